@@ -1,0 +1,58 @@
+# The front door: `make help` lists every target.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON ?= python3
+# Stage commands run whatever `python` comes first on PATH: make it the project's.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-fast lint format params check-params study report-show plots prune bench sweep clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -r requirements.lock
+	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## Create .venv from requirements.lock (only when the lock changed)
+
+test: install ## Run every test, the slow pipeline checks included
+	$(VENV)/bin/python -m pytest
+
+test-fast: install ## Run the tests but the slow ones
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+lint: install ## ruff check and ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+params: install ## Compose conf/ into params.yaml (dvc repro does not; dvc exp run does)
+	$(VENV)/bin/python -m batchgraph.config
+
+check-params: install ## Fail if params.yaml is not the composition of conf/
+	$(VENV)/bin/python -m batchgraph.config --check
+
+study: params ## Run the study (dvc repro) and print the summary table
+	$(VENV)/bin/dvc repro
+	@echo && cat reports/summary.md
+
+plots: install ## Write DVC's plots page (dvc_plots/index.html)
+	$(VENV)/bin/dvc plots show
+
+prune: install ## Remove runs/bs_<B>/ folders of batch sizes no longer in params.yaml
+	$(VENV)/bin/python -m batchgraph.stages.prune
+
+bench: install ## Time the engine against hand-fused NumPy (and PyTorch if installed)
+	$(VENV)/bin/python -m benchmarks.run
+
+clean: ## Remove caches and DVC's plots page (keeps .venv and results)
+	rm -rf .pytest_cache .ruff_cache .hypothesis dvc_plots

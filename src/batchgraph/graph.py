@@ -1,0 +1,113 @@
+"""The graph core: nodes that hold a value and a gradient, and a Graph that orders and runs them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Node:
+    """A value computed from its input nodes.
+
+    Subclasses implement ``forward(*input_values) -> value`` and
+    ``backward(grad) -> one gradient per input`` (the local chain rule, as in
+    PyTorch's ``autograd.Function``). Leaves (``Input``, ``Parameter``) have no inputs.
+    """
+
+    __slots__ = ("grad", "inputs", "value")
+
+    def __init__(self, *inputs: Node):
+        for node in inputs:
+            if not isinstance(node, Node):
+                raise TypeError(f"{type(self).__name__} takes nodes, got {type(node).__name__}")
+        self.inputs = inputs
+        self.value = None
+        self.grad = None
+
+    def forward(self, *values):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        shape = None if self.value is None else np.shape(self.value)
+        return f"{type(self).__name__}(shape={shape})"
+
+
+class Input(Node):
+    """A leaf whose value is fed to ``Graph.forward`` (data, labels)."""
+
+    __slots__ = ()
+
+    def __init__(self, value=None):
+        super().__init__()
+        self.value = None if value is None else np.asarray(value, dtype=np.float64)
+
+
+class Parameter(Node):
+    """A trainable leaf; its value is a float64 array that optimisers update in place."""
+
+    __slots__ = ()
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = np.array(value, dtype=np.float64)
+
+
+def topological_order(output: Node) -> list[Node]:
+    """Every ancestor of ``output`` before its users (iterative DFS: no recursion limit)."""
+    order: list[Node] = []
+    done: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(output, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for parent in reversed(node.inputs):
+            if id(parent) not in done:
+                stack.append((parent, False))
+    return order
+
+
+class Graph:
+    """Runs the forward pass in topological order and the backward pass in reverse."""
+
+    def __init__(self, output: Node):
+        self.output = output
+        self.nodes = topological_order(output)
+        self.inputs = [n for n in self.nodes if isinstance(n, Input)]
+        self.parameters = [n for n in self.nodes if isinstance(n, Parameter)]
+        # The hot loops touch only computed nodes, with their inputs resolved once here.
+        self._ops = [n for n in self.nodes if n.inputs]
+        self._backward_ops = self._ops[::-1]
+
+    def forward(self, feed=None):
+        """Set each ``Input`` from ``feed`` (a mapping node -> array), compute every node."""
+        if feed:
+            for node, value in feed.items():
+                node.value = value
+        for node in self._ops:
+            node.value = node.forward(*[parent.value for parent in node.inputs])
+        return self.output.value
+
+    def backward(self, grad=None):
+        """Fill ``.grad`` = dL/d value on every node, summed over fan-out, fresh on every call.
+
+        ``grad`` seeds the output's gradient; by default ones (1.0 for a scalar loss).
+        """
+        for node in self.nodes:
+            node.grad = None
+        out = self.output
+        out.grad = np.ones_like(out.value) if grad is None else np.asarray(grad, dtype=np.float64)
+        for node in self._backward_ops:
+            grads = node.backward(node.grad)
+            for parent, g in zip(node.inputs, grads):
+                # A node that feeds several others sums their contributions; `+` (not `+=`)
+                # never writes into an array another node still holds.
+                parent.grad = g if parent.grad is None else parent.grad + g
+        return self

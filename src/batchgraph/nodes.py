@@ -1,0 +1,150 @@
+"""The operations: Multiply, Add, Linear, Sigmoid and BCE, each with its local chain rule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Node
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting (d/dx of a broadcast is a sum)."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+class Multiply(Node):
+    """a * b, elementwise with broadcasting.  d/da = g b,  d/db = g a."""
+
+    __slots__ = ()
+
+    def __init__(self, a: Node, b: Node):
+        super().__init__(a, b)
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        a, b = self.inputs
+        return unbroadcast(g * b.value, np.shape(a.value)), unbroadcast(g * a.value, np.shape(b.value))
+
+
+class Add(Node):
+    """a + b, elementwise with broadcasting.  d/da = g,  d/db = g."""
+
+    __slots__ = ()
+
+    def __init__(self, a: Node, b: Node):
+        super().__init__(a, b)
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        a, b = self.inputs
+        return unbroadcast(g, np.shape(a.value)), unbroadcast(g, np.shape(b.value))
+
+
+class Linear(Node):
+    """y = A x + b for one sample x (in,); y = x Aᵀ + b for a batch x (N, in).
+
+    A is (out, in) and b (out,). A leading ensemble axis is allowed on all three:
+    A (S, out, in), b (S, out), x (S, N, in) train S independent models in one pass.
+    dA = gᵀ x,  db = Σ_batch g,  dx = g A.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, x: Node, A: Node, b: Node):
+        super().__init__(x, A, b)
+
+    def forward(self, x, A, b):
+        if x.ndim == 1:
+            return A @ x + b
+        if A.ndim == 2:
+            return x @ A.T + b
+        return np.matmul(x, A.swapaxes(-1, -2)) + b[..., None, :]
+
+    def backward(self, g):
+        x, A, _ = self.inputs
+        x, A = x.value, A.value
+        if x.ndim == 1:
+            return g @ A, np.outer(g, x), g
+        if A.ndim == 2:
+            return g @ A, g.T @ x, g.sum(axis=0)
+        return np.matmul(g, A), np.matmul(g.swapaxes(-1, -2), x), g.sum(axis=-2)
+
+
+def sigmoid(z):
+    """σ(z) = 1 / (1 + e^-z), written with e^-|z| so that no exponent overflows."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+class Sigmoid(Node):
+    """σ(x).  dσ/dx = σ (1 − σ)."""
+
+    __slots__ = ()
+
+    def __init__(self, x: Node):
+        super().__init__(x)
+
+    def forward(self, x):
+        return sigmoid(x)
+
+    def backward(self, g):
+        s = self.value
+        return (g * s * (1.0 - s),)
+
+
+# Predictions are clipped this far from 0 and 1 so the logs stay finite (PyTorch clamps at -100
+# instead; log(1e-15) ≈ -34.5 keeps the loss in the same regime with a smooth gradient).
+EPS = 1e-15
+
+
+class BCE(Node):
+    """Binary cross-entropy of probabilities, the mean over all elements.
+
+    L = −mean(y log p + (1 − y) log(1 − p)),  dL/dp = (p − y) / (p (1 − p) n),
+    dL/dy = (log(1 − p) − log p) / n.  With ``per_model=True`` the first axis indexes
+    independent models and the value is each model's own mean (shape (S,)), so seeding
+    the backward pass with ones gives every model the gradient of its own loss.
+    """
+
+    __slots__ = ("_clipped", "_logs", "per_model")
+
+    def __init__(self, y_true: Node, y_pred: Node, per_model: bool = False):
+        super().__init__(y_true, y_pred)
+        self.per_model = per_model
+
+    def forward(self, y, p):
+        p = np.clip(p, EPS, 1.0 - EPS)
+        log_p, log_q = np.log(p), np.log1p(-p)
+        self._clipped, self._logs = p, (log_p, log_q)
+        terms = y * log_p + (1.0 - y) * log_q
+        if self.per_model:
+            return -terms.reshape(len(terms), -1).mean(axis=1)
+        return -terms.mean()
+
+    def backward(self, g):
+        y = self.inputs[0].value
+        p = self._clipped
+        log_p, log_q = self._logs
+        n = p.size // len(p) if self.per_model else p.size
+        if self.per_model:
+            g = np.reshape(g, (-1,) + (1,) * (p.ndim - 1))
+        scale = g / n
+        # Outside the clip range the loss is flat in p, so its gradient is zero there.
+        inside = self.inputs[1].value == p
+        grad_p = scale * (p - y) / (p * (1.0 - p))
+        if not inside.all():
+            grad_p = np.where(inside, grad_p, 0.0)
+        grad_y = np.broadcast_to(scale * (log_q - log_p), np.shape(y))
+        return grad_y, unbroadcast(grad_p, np.shape(self.inputs[1].value))

@@ -1,0 +1,292 @@
+"""Tables (pandas) and figures (matplotlib) from the study's results; no training and no file I/O here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .train import HISTORY_COLUMNS
+
+# Task 4 of the course report, final loss per batch size, as printed there.
+PUBLISHED_LOSSES = {
+    1: 0.090,
+    2: 0.121,
+    4: 0.218,
+    8: 0.434,
+    16: 0.559,
+    32: 0.656,
+    64: 0.734,
+    128: 0.718,
+    150: 0.703,
+}
+METRICS = list(HISTORY_COLUMNS)
+
+
+def final_epoch(history: pd.DataFrame) -> pd.DataFrame:
+    """The last epoch's row of every (batch_size, seed) run."""
+    last = history.groupby(["batch_size", "seed"])["epoch"].transform("max")
+    return history[history["epoch"] == last]
+
+
+def summary_table(history: pd.DataFrame, lrs: dict[int, float]) -> pd.DataFrame:
+    """One row per batch size: updates, lr, and each metric's mean and std over seeds.
+
+    ``history`` is the long table of every run (``batch_size, seed, epoch, updates, …``);
+    diverged runs (NaN) are left out of the mean and counted in ``diverged``.
+    """
+    final = final_epoch(history)
+    grouped = final.groupby("batch_size")
+    table = pd.DataFrame({"updates": grouped["updates"].max()})
+    table["lr"] = pd.Series(lrs)
+    for metric in METRICS:
+        table[f"{metric}_mean"] = grouped[metric].mean()
+        table[f"{metric}_std"] = grouped[metric].std(ddof=1)
+    table["seeds"] = grouped["seed"].count()
+    table["diverged"] = grouped[METRICS[1]].apply(lambda s: int(s.isna().sum()))
+    return table.reset_index()
+
+
+def curves_table(history: pd.DataFrame, n_train: int) -> pd.DataFrame:
+    """Long format for plots: per batch size and epoch, each loss's mean and std over seeds."""
+    grouped = history.groupby(["batch_size", "epoch"])
+    table = grouped[["updates"]].max()
+    table.insert(1, "samples", table.index.get_level_values("epoch") * n_train)
+    for metric in METRICS:
+        table[metric] = grouped[metric].mean()
+        table[f"{metric}_std"] = grouped[metric].std(ddof=1)
+    return table.reset_index()
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
+    """A pipe table; floats with ``digits`` significant digits, NaN as ``diverged``."""
+
+    def cell(v) -> str:
+        if isinstance(v, float | np.floating):
+            return "diverged" if np.isnan(v) else f"{v:.{digits}g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+# ---- figures ----------------------------------------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+    return plt
+
+
+def _batch_colors(batch_sizes):
+    plt = _plt()
+    cmap = plt.get_cmap("viridis")
+    logs = np.log2(np.asarray(batch_sizes, dtype=float))
+    span = max(logs.max() - logs.min(), 1.0)
+    return {b: cmap(0.9 * (lb - logs.min()) / span) for b, lb in zip(batch_sizes, logs)}
+
+
+def _log2_batch_axis(ax, batch_sizes):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(batch_sizes))
+    ax.set_xticklabels([str(b) for b in batch_sizes])
+    ax.set_xlabel("batch size B (log₂ scale)")
+
+
+def data_figure(X_train, y_train, X_test, y_test):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for label, color in ((0, "tab:blue"), (1, "tab:orange")):
+        tr, te = X_train[y_train == label], X_test[y_test == label]
+        ax.scatter(tr[:, 0], tr[:, 1], s=18, color=color, label=f"class {label}, train ({len(tr)})")
+        ax.scatter(
+            te[:, 0],
+            te[:, 1],
+            s=36,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=1.4,
+            label=f"class {label}, test ({len(te)})",
+        )
+    ax.set(title="Generated data: two Gaussian blobs", xlabel="x₁", ylabel="x₂")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def baseline_figure(X_train, y_train, X_test, y_test, A, b, history: pd.DataFrame):
+    """Task 2: the probability contour with the data, and the loss per epoch."""
+    from .nodes import sigmoid
+
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    X = np.vstack([X_train, X_test])
+    lo, hi = X.min(axis=0) - 1, X.max(axis=0) + 1
+    g1, g2 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+    A = np.asarray(A, dtype=float).reshape(-1)
+    p = sigmoid(g1 * A[0] + g2 * A[1] + float(np.ravel(b)[0]))
+    filled = ax.contourf(g1, g2, p, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+    ax.contour(g1, g2, p, levels=[0.5], colors="black", linewidths=1.5)
+    fig.colorbar(filled, ax=ax, label="p(class 1 | x)")
+    for label, marker in ((0, "o"), (1, "s")):
+        ax.scatter(
+            *X_train[y_train == label].T,
+            s=16,
+            marker=marker,
+            color="k",
+            alpha=0.7,
+            label=f"class {label}, train",
+        )
+        ax.scatter(
+            *X_test[y_test == label].T,
+            s=30,
+            marker=marker,
+            facecolors="none",
+            edgecolors="k",
+            label=f"class {label}, test",
+        )
+    ax.set(
+        title="Task 2: decision boundary (p = 0.5, black line)",
+        xlabel="x₁",
+        ylabel="x₂",
+        xlim=(lo[0], hi[0]),
+        ylim=(lo[1], hi[1]),
+    )
+    ax.legend(loc="lower left", fontsize=7)
+    ax2.plot(history["epoch"], history["epoch_loss"], label="epoch loss (mean over its batches)")
+    ax2.plot(history["epoch"], history["train_loss"], label="train loss after the epoch")
+    ax2.plot(history["epoch"], history["test_loss"], label="test loss after the epoch")
+    ax2.set_yscale("log")
+    ax2.set(title="Task 2: loss per epoch (batch size 1)", xlabel="epoch", ylabel="BCE loss (log scale)")
+    ax2.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _mean_band(ax, x, mean, std, color, label):
+    ax.plot(x, mean, color=color, label=label, lw=1.6)
+    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+
+
+def loss_curves_figure(curves: pd.DataFrame, metric: str = "train_loss", title_note: str = ""):
+    """One line per batch size: mean over seeds, band ±1 std."""
+    plt = _plt()
+    batch_sizes = sorted(curves["batch_size"].unique())
+    colors = _batch_colors(batch_sizes)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for B in batch_sizes:
+        c = curves[curves["batch_size"] == B]
+        _mean_band(ax, c["epoch"], c[metric], c[f"{metric}_std"].fillna(0), colors[B], f"B = {B}")
+    ax.set(
+        title=f"Training loss per epoch, mean ± 1 std over seeds{title_note}",
+        xlabel="epoch",
+        ylabel="train BCE loss after the epoch",
+    )
+    ax.legend(title="batch size", ncol=2, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def final_figure(summary: pd.DataFrame):
+    """Final train/test loss and test accuracy against batch size, error bars ±1 std."""
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    B = summary["batch_size"]
+    for metric, marker in (("train_loss", "o"), ("test_loss", "s")):
+        ax.errorbar(
+            B,
+            summary[f"{metric}_mean"],
+            yerr=summary[f"{metric}_std"],
+            marker=marker,
+            capsize=3,
+            label=metric.replace("_", " "),
+        )
+    ax.set(title="Final loss after the last epoch (mean ± 1 std over seeds)", ylabel="BCE loss")
+    ax.legend()
+    ax2.errorbar(
+        B,
+        100 * summary["test_accuracy_mean"],
+        yerr=100 * summary["test_accuracy_std"],
+        marker="o",
+        capsize=3,
+        color="tab:green",
+    )
+    ax2.set(title="Final test accuracy (mean ± 1 std over seeds)", ylabel="test accuracy (%)")
+    for a in (ax, ax2):
+        _log2_batch_axis(a, B)
+    fig.tight_layout()
+    return fig
+
+
+def updates_figure(curves: pd.DataFrame):
+    """Loss against updates and against samples seen: bigger batches made fewer updates."""
+    plt = _plt()
+    batch_sizes = sorted(curves["batch_size"].unique())
+    colors = _batch_colors(batch_sizes)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for B in batch_sizes:
+        c = curves[curves["batch_size"] == B]
+        ax.plot(c["updates"], c["train_loss"], marker=".", color=colors[B], label=f"B = {B}")
+        ax2.plot(c["samples"], c["train_loss"], marker=".", color=colors[B], label=f"B = {B}")
+    ax.set_xscale("log")
+    ax.set(
+        title="Train loss against SGD updates",
+        xlabel="updates (log scale)",
+        ylabel="train BCE loss (mean over seeds)",
+    )
+    ax2.set(title="Train loss against training samples seen", xlabel="samples seen (epochs × N)")
+    ax.legend(title="batch size", ncol=2, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def published_figure(
+    default: pd.DataFrame, published: pd.DataFrame, epochs: int, published_losses=PUBLISHED_LOSSES
+):
+    """Final train loss against batch size: the printed curve, our reproduction, the corrected default."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    printed = pd.Series(published_losses).sort_index()
+    ax.plot(printed.index, printed.values, "k--", marker="x", label="course report, as printed")
+    ax.errorbar(
+        published["batch_size"],
+        published["train_loss_mean"],
+        yerr=published["train_loss_std"],
+        marker="o",
+        capsize=3,
+        color="tab:red",
+        label="reproduced: lr·1/B (gradient divided twice)",
+    )
+    ax.errorbar(
+        default["batch_size"],
+        default["train_loss_mean"],
+        yerr=default["train_loss_std"],
+        marker="s",
+        capsize=3,
+        color="tab:blue",
+        label="corrected: mean gradient, lr fixed",
+    )
+    ax.axhline(np.log(2), color="grey", lw=1, ls=":", label="ln 2 (an untrained classifier)")
+    _log2_batch_axis(ax, sorted(set(printed.index) | set(default["batch_size"])))
+    ax.set(
+        title=f"Final train loss after a fixed {epochs} epochs: published vs corrected",
+        ylabel="train BCE loss",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

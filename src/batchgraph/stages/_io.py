@@ -1,0 +1,193 @@
+"""File I/O for the stages: atomic writes, the data CSV, run histories. No pickle anywhere."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ParamsError
+from ..data import Dataset
+from ..train import HISTORY_COLUMNS, History
+
+DATA_FILE = Path("data/blobs.csv")
+RUNS_DIR = Path("runs")
+REPORTS_DIR = Path("reports")
+SPLITS = ("train", "test")
+
+
+class DataError(Exception):
+    """A missing or damaged input file; the message names the file and what is wrong."""
+
+
+def main_guard(main: Callable[[], None]) -> None:
+    """Run a stage's ``main``; a user-caused error becomes one line on stderr and exit status 1."""
+    try:
+        main()
+    except (ParamsError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        print("error: interrupted; outputs were left as they were", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def fmt(x: float, digits: int = 10) -> str:
+    """A float as text with ``digits`` significant digits: stable bytes across machines."""
+    return f"{x:.{digits}g}" if math.isfinite(x) else "nan"
+
+
+def rounded(x: float, digits: int = 10):
+    """A float for JSON: rounded like ``fmt``; NaN becomes null."""
+    return float(fmt(x, digits)) if math.isfinite(x) else None
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def write_dir(path: str | Path, files: dict[str, str | bytes]) -> None:
+    """Replace the directory ``path`` with exactly ``files``, all at once.
+
+    The files are written into a temporary sibling which is then swapped in, so an
+    interrupted stage leaves the old directory (or none), never a mix of old and new.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    old = path.with_name(f".{path.name}.old")
+    try:
+        for name, content in files.items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8", newline="")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not path.exists():
+            old.rename(path)
+        raise
+
+
+def csv_text(header, rows) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def dataset_csv(data: Dataset) -> str:
+    """data/blobs.csv: ``x1, …, xd, label, split``; train rows first, in training order."""
+    d = data.X_train.shape[1]
+    header = [f"x{j + 1}" for j in range(d)] + ["label", "split"]
+    rows = []
+    for X, y, split in ((data.X_train, data.y_train, "train"), (data.X_test, data.y_test, "test")):
+        rows += [[*map(repr, map(float, x)), int(label), split] for x, label in zip(X, y)]
+    return csv_text(header, rows)
+
+
+def read_dataset(path: str | Path = DATA_FILE) -> Dataset:
+    """Read and check the data CSV; a DataError names the file, the line and what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run `dvc repro generate` to create it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        raise DataError(f"{path}: is empty; expected a header x1, …, xd, label, split")
+    header = lines[0]
+    d = len(header) - 2
+    expected = [f"x{j + 1}" for j in range(max(d, 1))] + ["label", "split"]
+    if d < 1 or header != expected:
+        raise DataError(f"{path}: columns must be {', '.join(expected)}, got {', '.join(header)}")
+    features: dict[str, list] = {s: [] for s in SPLITS}
+    labels: dict[str, list] = {s: [] for s in SPLITS}
+    for number, row in enumerate(lines[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path}: line {number} has {len(row)} fields, expected {len(header)}")
+        *xs, label, split = row
+        try:
+            x = [float(v) for v in xs]
+        except ValueError:
+            raise DataError(f"{path}: line {number}: features must be numbers, got {xs}") from None
+        if not all(map(math.isfinite, x)):
+            raise DataError(f"{path}: line {number}: features must be finite, got {xs}")
+        if label not in ("0", "1"):
+            raise DataError(f"{path}: line {number}: label must be 0 or 1, got {label!r}")
+        if split not in SPLITS:
+            raise DataError(f"{path}: line {number}: split must be train or test, got {split!r}")
+        features[split].append(x)
+        labels[split].append(float(label))
+    for split in SPLITS:
+        if not features[split]:
+            raise DataError(f"{path}: has no {split} rows; the file is truncated or damaged")
+    if not text.endswith("\n"):
+        raise DataError(f"{path}: ends mid-line; the file is truncated")
+    return Dataset(
+        np.array(features["train"]),
+        np.array(labels["train"]),
+        np.array(features["test"]),
+        np.array(labels["test"]),
+    )
+
+
+HISTORY_HEADER = ("seed", "epoch", "updates", *HISTORY_COLUMNS)
+
+
+def history_csv(history: History, extra: dict | None = None) -> str:
+    """One row per seed and epoch; ``extra`` columns (e.g. batch_size) go first."""
+    extra = extra or {}
+    rows = []
+    for i, seed in enumerate(history.seeds):
+        for e in range(history.epochs):
+            values = [fmt(getattr(history, c)[i, e]) for c in HISTORY_COLUMNS]
+            rows.append([*extra.values(), seed, e + 1, int(history.updates[i, e]), *values])
+    return csv_text([*extra, *HISTORY_HEADER], rows)
+
+
+def final_metrics(history: History) -> dict:
+    """Final-epoch means over the runs that did not diverge, and which runs diverged."""
+    ok = history.diverged_epoch == 0
+    out = {}
+    for c in HISTORY_COLUMNS:
+        values = getattr(history, c)[ok, -1]
+        out[c] = rounded(float(values.mean())) if len(values) else None
+    out["updates"] = int(history.updates[0, -1])
+    out["lr"] = rounded(history.lr)
+    out["diverged_runs"] = int((~ok).sum())
+    out["diverged_at_epoch"] = {str(s): int(e) for s, e in zip(history.seeds, history.diverged_epoch) if e}
+    return out

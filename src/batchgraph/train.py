@@ -1,0 +1,120 @@
+"""fit(): train an ensemble of logistic-regression models with minibatch SGD and return the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import Dataset, batch_bounds
+from .models import LogisticRegression
+from .optim import SGD, scaled_lr
+
+HISTORY_COLUMNS = ("epoch_loss", "train_loss", "test_loss", "test_accuracy")
+# Clipped BCE cannot overflow, so divergence shows as a loss that climbs past where training
+# started: a run has diverged once its train loss exceeds this many times its initial loss.
+DIVERGENCE_FACTOR = 2.0
+
+
+@dataclass
+class History:
+    """Per-epoch records of S runs: every array is (S, epochs); ``updates`` is cumulative.
+
+    A run has diverged once its weights or loss stop being finite or its train loss exceeds
+    ``DIVERGENCE_FACTOR`` × its initial train loss: ``diverged_epoch[s]`` is the first epoch
+    (1-based) where that happened, 0 if never; its records from that epoch on are NaN.
+    """
+
+    seeds: list[int]
+    batch_size: int
+    lr: float
+    updates: np.ndarray
+    epoch_loss: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    diverged_epoch: np.ndarray
+    A: np.ndarray
+    b: np.ndarray
+
+    @property
+    def epochs(self) -> int:
+        return self.updates.shape[1]
+
+
+def init_weights(rng, n_features: int, init: str, init_std: float):
+    """A (1, d) and b (1,): zeros, or N(0, init_std²) drawn from ``rng``."""
+    if init == "zeros":
+        return np.zeros((1, n_features)), np.zeros(1)
+    if init == "normal":
+        return rng.normal(0.0, init_std, (1, n_features)), rng.normal(0.0, init_std, 1)
+    raise ValueError(f"unknown init {init!r}; allowed: normal, zeros")
+
+
+def fit(
+    data: Dataset,
+    *,
+    batch_size: int,
+    lr: float,
+    epochs: int,
+    seeds=(0,),
+    graph: str = "linear",
+    init: str = "normal",
+    init_std: float = 0.1,
+    shuffle: bool = True,
+    lr_scaling: str = "none",
+    lr_ref_batch: int = 1,
+) -> History:
+    """Train one model per seed, all in one ensemble pass; pure: data in, history out.
+
+    Seed s draws the model's initial weights, then one permutation of the training rows per
+    epoch (when ``shuffle``), from ``np.random.default_rng(s)``: the ensemble result equals
+    training each seed alone.
+    """
+    seeds = [int(s) for s in seeds]
+    S = len(seeds)
+    X, y = data.X_train, data.y_train
+    N, d = X.shape
+    rngs = [np.random.default_rng(s) for s in seeds]
+    model = LogisticRegression(d, S, graph)
+    inits = [init_weights(rng, d, init, init_std) for rng in rngs]
+    model.set_weights(np.stack([a for a, _ in inits]), np.stack([b for _, b in inits]))
+    step_lr = scaled_lr(lr, batch_size, lr_scaling, lr_ref_batch)
+    sgd = SGD(model.parameters, step_lr)
+    bounds = batch_bounds(N, batch_size)
+    graph_ = model.graph
+    loss_node = model.loss
+
+    shape = (S, epochs)
+    rec = {name: np.full(shape, np.nan) for name in HISTORY_COLUMNS}
+    updates = np.zeros(shape, dtype=np.int64)
+    diverged = np.zeros(S, dtype=np.int64)
+    order = np.broadcast_to(np.arange(N), (S, N))
+    with np.errstate(over="ignore", invalid="ignore"):
+        limit = DIVERGENCE_FACTOR * model.evaluate(X, y)[0]
+        for epoch in range(epochs):
+            if shuffle:
+                order = np.stack([rng.permutation(N) for rng in rngs])
+            Xe, ye = X[order], y[order]
+            total = np.zeros(S)
+            for start, stop in bounds:
+                model.set_batch(Xe[:, start:stop], ye[:, start:stop])
+                graph_.forward()
+                total += loss_node.value * (stop - start)
+                graph_.backward()
+                sgd.step()
+            updates[:, epoch] = (epoch + 1) * len(bounds)
+            train_loss, _ = model.evaluate(X, y)
+            test_loss, p_test = model.evaluate(data.X_test, data.y_test)
+            A, b = model.weights()
+            finite = np.isfinite(total) & np.isfinite(A).all(axis=(1, 2)) & np.isfinite(b).all(axis=1)
+            healthy = finite & (train_loss <= limit)
+            diverged[(diverged == 0) & ~healthy] = epoch + 1
+            ok = diverged == 0
+            rec["epoch_loss"][ok, epoch] = total[ok] / N
+            rec["train_loss"][ok, epoch] = train_loss[ok]
+            rec["test_loss"][ok, epoch] = test_loss[ok]
+            accuracy = ((p_test >= 0.5) == (data.y_test == 1)).mean(axis=1)
+            rec["test_accuracy"][ok, epoch] = accuracy[ok]
+    A, b = model.weights()
+    return History(seeds, batch_size, step_lr, updates, diverged_epoch=diverged, A=A, b=b, **rec)

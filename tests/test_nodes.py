@@ -1,0 +1,153 @@
+"""Every op against central finite differences in float64, single-sample, batched and ensembled."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from batchgraph import BCE, Add, Graph, Input, Linear, Multiply, Parameter, Sigmoid
+from conftest import check_grads
+
+
+def r(rng, *shape):
+    return rng.normal(size=shape)
+
+
+def probs(rng, *shape):
+    return rng.uniform(0.05, 0.95, size=shape)
+
+
+def labels(rng, *shape):
+    return rng.integers(0, 2, size=shape).astype(float)
+
+
+def test_multiply(rng):
+    check_grads(Multiply, r(rng, 4, 3), r(rng, 4, 3))
+
+
+def test_multiply_broadcasts(rng):
+    check_grads(Multiply, r(rng, 5, 1), r(rng, 3))
+    check_grads(Multiply, r(rng, 2, 5, 1), r(rng, 2, 1, 1))
+
+
+def test_add(rng):
+    check_grads(Add, r(rng, 4, 3), r(rng, 4, 3))
+
+
+def test_add_broadcasts(rng):
+    check_grads(Add, r(rng, 6, 3), r(rng, 3))
+    check_grads(Add, r(rng, 2, 6, 1), r(rng, 2, 1, 1))
+
+
+def test_linear_single_sample(rng):
+    check_grads(Linear, r(rng, 2), r(rng, 3, 2), r(rng, 3))
+
+
+def test_linear_batch(rng):
+    check_grads(Linear, r(rng, 7, 2), r(rng, 3, 2), r(rng, 3))
+
+
+def test_linear_ensemble(rng):
+    check_grads(Linear, r(rng, 4, 7, 2), r(rng, 4, 3, 2), r(rng, 4, 3))
+
+
+def test_sigmoid(rng):
+    check_grads(Sigmoid, r(rng, 5, 2) * 3)
+
+
+def test_bce(rng):
+    check_grads(BCE, labels(rng, 6, 1), probs(rng, 6, 1))
+
+
+def test_bce_per_model(rng):
+    check_grads(lambda y, p: BCE(y, p, per_model=True), labels(rng, 3, 6, 1), probs(rng, 3, 6, 1))
+
+
+def test_logistic_regression_chain(rng):
+    """The whole model as one composite op: BCE(y, σ(Linear(x, A, b)))."""
+
+    def model(x, A, b, y):
+        return BCE(y, Sigmoid(Linear(x, A, b)))
+
+    check_grads(model, r(rng, 8, 2), r(rng, 1, 2), r(rng, 1), labels(rng, 8, 1))
+
+
+def test_fan_out_reused_node(rng):
+    """x feeds three ops; its gradient is the sum of all three paths."""
+
+    def op(x, w):
+        h = Multiply(x, w)
+        return Add(Multiply(h, h), Sigmoid(Add(h, x)))
+
+    check_grads(op, r(rng, 4, 3), r(rng, 4, 3))
+
+
+def test_linear_matches_course_mock():
+    """Task 1 of the course report: its mock data and the values it printed."""
+    x, A, b = Input([1.0, 2.0]), Parameter([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]), Parameter([0.1, 0.2, 0.3])
+    graph = Graph(Linear(x, A, b))
+    np.testing.assert_allclose(graph.forward(), [0.6, 1.3, 2.0])
+    graph.backward([0.5, -0.5, 1.0])
+    np.testing.assert_allclose(A.grad, [[0.5, 1.0], [-0.5, -1.0], [1.0, 2.0]])
+    np.testing.assert_allclose(b.grad, [0.5, -0.5, 1.0])
+    np.testing.assert_allclose(x.grad, [0.4, 0.5])
+
+
+def test_linear_batch_rows_equal_single_samples(rng):
+    X, A, b = r(rng, 5, 2), r(rng, 3, 2), r(rng, 3)
+    batch = Graph(Linear(Input(X), Parameter(A), Parameter(b))).forward()
+    for i in range(5):
+        single = Graph(Linear(Input(X[i]), Parameter(A), Parameter(b))).forward()
+        np.testing.assert_allclose(batch[i], single, rtol=0, atol=1e-15)
+
+
+def test_batch_of_k_copies_gives_k_times_the_gradient(rng):
+    """With a summed loss, k identical rows contribute k times one row's gradient."""
+    x, A0, b0 = r(rng, 2), r(rng, 1, 2), r(rng, 1)
+
+    def grads(X):
+        A, b = Parameter(A0), Parameter(b0)
+        out = Sigmoid(Linear(Input(X), A, b))
+        g = Graph(out)
+        g.forward()
+        g.backward()  # seeds ones: the gradient of the sum over the batch
+        return A.grad, b.grad
+
+    A1, b1 = grads(x[None, :])
+    for k in (2, 5):
+        Ak, bk = grads(np.repeat(x[None, :], k, axis=0))
+        np.testing.assert_allclose(Ak, k * A1, rtol=1e-14)
+        np.testing.assert_allclose(bk, k * b1, rtol=1e-14)
+
+
+@pytest.mark.parametrize("z", [-1e4, -800.0, -40.0, 0.0, 40.0, 800.0, 1e4])
+def test_sigmoid_extremes_are_finite_without_warnings(z):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = Input(np.array([z]))
+        s = Sigmoid(x)
+        g = Graph(s)
+        value = g.forward()
+        g.backward()
+    assert np.all(np.isfinite(value)) and 0.0 <= value[0] <= 1.0
+    assert np.isfinite(x.grad).all()
+
+
+def test_bce_at_exact_zero_and_one_is_finite_without_warnings():
+    y = Input(np.array([1.0, 0.0, 1.0, 0.0]))
+    p = Input(np.array([0.0, 1.0, 1.0, 0.0]))
+    g = Graph(BCE(y, p))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = g.forward()
+        g.backward()
+    assert np.isfinite(loss) and loss > 10  # two confident mistakes
+    assert np.isfinite(p.grad).all() and np.isfinite(y.grad).all()
+
+
+def test_bce_is_the_mean_over_elements(rng):
+    y, p = labels(rng, 6, 1), probs(rng, 6, 1)
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert Graph(BCE(Input(y), Input(p))).forward() == pytest.approx(expected, rel=1e-14)
