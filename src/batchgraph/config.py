@@ -7,6 +7,7 @@ becomes one line, ``params.yaml: <key> <what is allowed>, got <value>``.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -142,7 +143,9 @@ def _describe(error: dict) -> str:
         return f"{key} is missing"
     if error["type"] == "extra_forbidden":
         return f"{key} is not a known key"
-    message = message.replace("Input should be", "must be")
+    # pydantic says "Input should be …" / "List should have … after validation, not 0".
+    message = re.sub(r"^\w+ should ", "must ", message)
+    message = re.sub(r" after validation, not \d+$", "", message)
     value = error.get("input")
     if isinstance(value, float) and not math.isfinite(value):
         value = str(value)

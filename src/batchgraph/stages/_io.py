@@ -126,6 +126,8 @@ def read_dataset(path: str | Path = DATA_FILE) -> Dataset:
         raise DataError(f"{path}: not found; run `dvc repro generate` to create it") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read ({exc})") from None
+    if text and not text.endswith("\n"):
+        raise DataError(f"{path}: ends mid-line; the file is truncated")
     lines = list(csv.reader(io.StringIO(text)))
     if not lines:
         raise DataError(f"{path}: is empty; expected a header x1, …, xd, label, split")
@@ -155,8 +157,6 @@ def read_dataset(path: str | Path = DATA_FILE) -> Dataset:
     for split in SPLITS:
         if not features[split]:
             raise DataError(f"{path}: has no {split} rows; the file is truncated or damaged")
-    if not text.endswith("\n"):
-        raise DataError(f"{path}: ends mid-line; the file is truncated")
     return Dataset(
         np.array(features["train"]),
         np.array(labels["train"]),
