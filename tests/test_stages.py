@@ -38,6 +38,7 @@ def test_train_stage_writes_history_and_metrics(project):
     history = pd.read_csv(project / "runs/bs_150/history.csv")
     assert list(history.columns) == [
         "seed", "epoch", "updates", "epoch_loss", "train_loss", "test_loss", "test_accuracy",
+        "grad_sq_norm", "grad_cov_trace", "b_simple",
     ]  # fmt: skip
     assert len(history) == 2 * 3 and history["updates"].tolist() == [1, 2, 3] * 2
     metrics = json.loads((project / "runs/bs_150/metrics.json").read_text())

@@ -104,11 +104,27 @@ class StudyParams(Section):
     seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2, 3, 4]
 
 
+class NoiseParams(Section):
+    max_batches: PositiveInt = 20_000
+    seed: Seed = 0
+
+
+class StepsParams(Section):
+    target: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.1
+    max_steps: PositiveInt = 20_000
+    rules: Annotated[
+        list[Literal["none", "linear", "sqrt", "inverse"]], Field(min_length=1), AfterValidator(_unique)
+    ] = ["none", "linear", "sqrt"]
+    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2, 3, 4]
+
+
 class Params(Section):
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     baseline: BaselineParams = BaselineParams()
+    noise: NoiseParams = NoiseParams()
+    steps: StepsParams = StepsParams()
     study: StudyParams = StudyParams()
 
     @model_validator(mode="after")

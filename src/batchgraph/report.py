@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .train import HISTORY_COLUMNS
+from .train import HISTORY_COLUMNS, NOISE_COLUMNS
 
 # Task 4 of the course report, final loss per batch size, as printed there.
 PUBLISHED_LOSSES = {
@@ -51,7 +51,7 @@ def curves_table(history: pd.DataFrame, n_train: int) -> pd.DataFrame:
     grouped = history.groupby(["batch_size", "epoch"])
     table = grouped[["updates"]].max()
     table.insert(1, "samples", table.index.get_level_values("epoch") * n_train)
-    for metric in METRICS:
+    for metric in [*METRICS, *(c for c in NOISE_COLUMNS if c in history)]:
         table[metric] = grouped[metric].mean()
         table[f"{metric}_std"] = grouped[metric].std(ddof=1)
     return table.reset_index()
@@ -224,15 +224,18 @@ def final_figure(summary: pd.DataFrame):
         )
     ax.set(title="Final loss after the last epoch (mean ± 1 std over seeds)", ylabel="BCE loss")
     ax.legend()
+    acc, spread = 100 * summary["test_accuracy_mean"], 100 * summary["test_accuracy_std"].fillna(0)
     ax2.errorbar(
         B,
-        100 * summary["test_accuracy_mean"],
-        yerr=100 * summary["test_accuracy_std"],
+        acc,
+        yerr=[spread, np.minimum(spread, 100 - acc)],  # an accuracy cannot pass 100 %
         marker="o",
         capsize=3,
         color="tab:green",
     )
-    ax2.set(title="Final test accuracy (mean ± 1 std over seeds)", ylabel="test accuracy (%)")
+    ax2.set(
+        title="Final test accuracy (mean ± 1 std over seeds, capped at 100 %)", ylabel="test accuracy (%)"
+    )
     for a in (ax, ax2):
         _log2_batch_axis(a, B)
     fig.tight_layout()
@@ -292,6 +295,80 @@ def published_figure(
     ax.set(
         title=f"Final train loss after a fixed {epochs} epochs: published vs corrected",
         ylabel="train BCE loss",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def noise_figure(noise: pd.DataFrame, curves: pd.DataFrame):
+    """Left: minibatch-gradient variance, measured against the exact prediction, at two weight
+    settings. Right: the simple noise scale B_simple along training, one line per batch size."""
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for (name, part), color in zip(noise.groupby("weights", sort=False), ("tab:purple", "tab:green")):
+        part = part[part["batch_size"] < part["batch_size"].max()]  # B = N has no variance to plot
+        ax.plot(
+            part["batch_size"],
+            part["predicted_variance"],
+            color=color,
+            lw=1.5,
+            label=f"predicted tr(Σ)/B·(N−B)/(N−1), {name} weights",
+        )
+        ax.errorbar(
+            part["batch_size"],
+            part["measured_variance"],
+            yerr=2 * part["measured_stderr"],
+            fmt="o",
+            color=color,
+            mfc="none",
+            capsize=3,
+            label=f"measured over batches (±2 s.e.), {name} weights",
+        )
+    ax.set_yscale("log")
+    _log2_batch_axis(ax, sorted(noise["batch_size"].unique()))
+    ax.set(title="Minibatch gradient variance E|g_B − G|² at fixed weights", ylabel="variance (log scale)")
+    ax.legend(fontsize=7)
+    batch_sizes = sorted(curves["batch_size"].unique())
+    colors = _batch_colors(batch_sizes)
+    for B in batch_sizes:
+        c = curves[curves["batch_size"] == B]
+        ax2.plot(c["epoch"], c["b_simple"], color=colors[B], marker=".", label=f"B = {B}")
+    ax2.set_yscale("log")
+    ax2.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax2.set(
+        title="Simple noise scale B_simple = tr(Σ)/|G|²\nat the start of each epoch",
+        xlabel="epoch",
+        ylabel="B_simple (log scale, mean over seeds)",
+    )
+    ax2.legend(title="batch size", ncol=2, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def steps_figure(steps: pd.DataFrame, target: float):
+    """Steps to reach the target loss against batch size (log-log), one line per lr rule,
+    with the perfect-scaling line (steps ∝ 1/B) through the smallest batch."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    batch_sizes = sorted(steps["batch_size"].unique())
+    for (rule, part), marker in zip(steps.groupby("lr_scaling", sort=False), "os^dv"):
+        ax.errorbar(
+            part["batch_size"],
+            part["steps_mean"],
+            yerr=part["steps_std"].fillna(0),
+            marker=marker,
+            capsize=3,
+            label=f"lr scaling: {rule}",
+        )
+    first = steps[steps["batch_size"] == batch_sizes[0]]["steps_mean"].iloc[0]
+    B = np.array(batch_sizes, dtype=float)
+    ax.plot(B, first * B[0] / B, "k:", lw=1.2, label="perfect scaling (steps ∝ 1/B)")
+    ax.set_yscale("log")
+    _log2_batch_axis(ax, batch_sizes)
+    ax.set(
+        title=f"SGD steps until the full-train loss first reaches {target}",
+        ylabel="steps (log scale, mean ± 1 std over seeds)",
     )
     ax.legend(fontsize=8)
     fig.tight_layout()

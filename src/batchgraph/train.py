@@ -8,9 +8,12 @@ import numpy as np
 
 from .data import Dataset, batch_bounds
 from .models import LogisticRegression
+from .noise import noise_stats
 from .optim import SGD, scaled_lr
 
 HISTORY_COLUMNS = ("epoch_loss", "train_loss", "test_loss", "test_accuracy")
+# Measured on the full training set at the start of each epoch (see noise.py).
+NOISE_COLUMNS = ("grad_sq_norm", "grad_cov_trace", "b_simple")
 # Clipped BCE cannot overflow, so divergence shows as a loss that climbs past where training
 # started: a run has diverged once its train loss exceeds this many times its initial loss.
 DIVERGENCE_FACTOR = 2.0
@@ -33,6 +36,9 @@ class History:
     train_loss: np.ndarray
     test_loss: np.ndarray
     test_accuracy: np.ndarray
+    grad_sq_norm: np.ndarray
+    grad_cov_trace: np.ndarray
+    b_simple: np.ndarray
     diverged_epoch: np.ndarray
     A: np.ndarray
     b: np.ndarray
@@ -49,6 +55,23 @@ def init_weights(rng, n_features: int, init: str, init_std: float):
     if init == "normal":
         return rng.normal(0.0, init_std, (1, n_features)), rng.normal(0.0, init_std, 1)
     raise ValueError(f"unknown init {init!r}; allowed: normal, zeros")
+
+
+def init_ensemble(n_features: int, seeds, graph: str, init: str, init_std: float):
+    """One model per seed, initialised from ``default_rng(seed)``; returns the model and the
+    generators, which go on to draw each model's shuffle orders."""
+    rngs = [np.random.default_rng(int(s)) for s in seeds]
+    model = LogisticRegression(n_features, len(rngs), graph)
+    inits = [init_weights(rng, n_features, init, init_std) for rng in rngs]
+    model.set_weights(np.stack([a for a, _ in inits]), np.stack([b for _, b in inits]))
+    return model, rngs
+
+
+def epoch_order(rngs, n: int, shuffle: bool) -> np.ndarray:
+    """Each model's row order for one epoch (S, n): a fresh permutation, or the file order."""
+    if shuffle:
+        return np.stack([rng.permutation(n) for rng in rngs])
+    return np.broadcast_to(np.arange(n), (len(rngs), n))
 
 
 def fit(
@@ -71,14 +94,10 @@ def fit(
     epoch (when ``shuffle``), from ``np.random.default_rng(s)``: the ensemble result equals
     training each seed alone.
     """
-    seeds = [int(s) for s in seeds]
-    S = len(seeds)
     X, y = data.X_train, data.y_train
-    N, d = X.shape
-    rngs = [np.random.default_rng(s) for s in seeds]
-    model = LogisticRegression(d, S, graph)
-    inits = [init_weights(rng, d, init, init_std) for rng in rngs]
-    model.set_weights(np.stack([a for a, _ in inits]), np.stack([b for _, b in inits]))
+    N = len(X)
+    model, rngs = init_ensemble(X.shape[1], seeds, graph, init, init_std)
+    S = len(rngs)
     step_lr = scaled_lr(lr, batch_size, lr_scaling, lr_ref_batch)
     sgd = SGD(model.parameters, step_lr)
     bounds = batch_bounds(N, batch_size)
@@ -86,15 +105,15 @@ def fit(
     loss_node = model.loss
 
     shape = (S, epochs)
-    rec = {name: np.full(shape, np.nan) for name in HISTORY_COLUMNS}
+    rec = {name: np.full(shape, np.nan) for name in HISTORY_COLUMNS + NOISE_COLUMNS}
     updates = np.zeros(shape, dtype=np.int64)
     diverged = np.zeros(S, dtype=np.int64)
-    order = np.broadcast_to(np.arange(N), (S, N))
-    with np.errstate(over="ignore", invalid="ignore"):
+    noise = np.empty((len(NOISE_COLUMNS), S, epochs))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         limit = DIVERGENCE_FACTOR * model.evaluate(X, y)[0]
         for epoch in range(epochs):
-            if shuffle:
-                order = np.stack([rng.permutation(N) for rng in rngs])
+            noise[:, :, epoch] = noise_stats(*model.weights(), X, y)
+            order = epoch_order(rngs, N, shuffle)
             Xe, ye = X[order], y[order]
             total = np.zeros(S)
             for start, stop in bounds:
@@ -116,5 +135,54 @@ def fit(
             rec["test_loss"][ok, epoch] = test_loss[ok]
             accuracy = ((p_test >= 0.5) == (data.y_test == 1)).mean(axis=1)
             rec["test_accuracy"][ok, epoch] = accuracy[ok]
+    for name, values in zip(NOISE_COLUMNS, noise):
+        rec[name] = values
+        rec[name][diverged > 0] = np.nan
     A, b = model.weights()
-    return History(seeds, batch_size, step_lr, updates, diverged_epoch=diverged, A=A, b=b, **rec)
+    return History(
+        [int(s) for s in seeds], batch_size, step_lr, updates, diverged_epoch=diverged, A=A, b=b, **rec
+    )
+
+
+def steps_to_target(
+    data: Dataset,
+    *,
+    batch_size: int,
+    lr: float,
+    target: float,
+    max_steps: int,
+    seeds=(0,),
+    graph: str = "linear",
+    init: str = "normal",
+    init_std: float = 0.1,
+    shuffle: bool = True,
+    lr_scaling: str = "none",
+    lr_ref_batch: int = 1,
+    epochs: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """SGD updates until each model's full-train loss first reaches ``target`` (Shallue et al.
+    2018), at most ``max_steps``. Returns the steps per seed (NaN where the budget ran out) and the
+    learning rate used. Same models, batches and seeding as ``fit``; ``epochs`` is ignored."""
+    X, y = data.X_train, data.y_train
+    N = len(X)
+    model, rngs = init_ensemble(X.shape[1], seeds, graph, init, init_std)
+    step_lr = scaled_lr(lr, batch_size, lr_scaling, lr_ref_batch)
+    sgd = SGD(model.parameters, step_lr)
+    bounds = batch_bounds(N, batch_size)
+    steps = np.full(len(rngs), np.nan)
+    step = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while step < max_steps and np.isnan(steps).any():
+            order = epoch_order(rngs, N, shuffle)
+            Xe, ye = X[order], y[order]
+            for start, stop in bounds:
+                model.set_batch(Xe[:, start:stop], ye[:, start:stop])
+                model.graph.forward()
+                model.graph.backward()
+                sgd.step()
+                step += 1
+                reached = np.isnan(steps) & (model.evaluate(X, y)[0] <= target)
+                steps[reached] = step
+                if step >= max_steps or not np.isnan(steps).any():
+                    break
+    return steps, step_lr

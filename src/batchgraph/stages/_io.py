@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import ParamsError
 from ..data import Dataset
-from ..train import HISTORY_COLUMNS, History
+from ..train import HISTORY_COLUMNS, NOISE_COLUMNS, History
 
 DATA_FILE = Path("data/blobs.csv")
 RUNS_DIR = Path("runs")
@@ -165,7 +165,8 @@ def read_dataset(path: str | Path = DATA_FILE) -> Dataset:
     )
 
 
-HISTORY_HEADER = ("seed", "epoch", "updates", *HISTORY_COLUMNS)
+RECORDED = (*HISTORY_COLUMNS, *NOISE_COLUMNS)
+HISTORY_HEADER = ("seed", "epoch", "updates", *RECORDED)
 
 
 def history_csv(history: History, extra: dict | None = None) -> str:
@@ -174,7 +175,7 @@ def history_csv(history: History, extra: dict | None = None) -> str:
     rows = []
     for i, seed in enumerate(history.seeds):
         for e in range(history.epochs):
-            values = [fmt(getattr(history, c)[i, e]) for c in HISTORY_COLUMNS]
+            values = [fmt(getattr(history, c)[i, e]) for c in RECORDED]
             rows.append([*extra.values(), seed, e + 1, int(history.updates[i, e]), *values])
     return csv_text([*extra, *HISTORY_HEADER], rows)
 

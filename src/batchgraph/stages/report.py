@@ -33,6 +33,8 @@ def main() -> None:
     base_metrics = read_json(RUNS_DIR / "baseline" / "metrics.json")
     weights = read_json(RUNS_DIR / "baseline" / "weights.json")
     A, b = np.array(weights["A"]), np.array(weights["b"])
+    noise = read_csv(REPORTS_DIR / "noise.csv")
+    steps = read_csv(REPORTS_DIR / "steps_to_target.csv")
 
     figures = {
         "data.png": rep.data_figure(data.X_train, data.y_train, data.X_test, data.y_test),
@@ -43,9 +45,11 @@ def main() -> None:
         "final_vs_batch.png": rep.final_figure(summary),
         "loss_vs_updates.png": rep.updates_figure(curves),
         "published_vs_corrected.png": rep.published_figure(summary, published, params.train.epochs),
+        "gradient_noise.png": rep.noise_figure(noise, curves),
+        "steps_to_target.png": rep.steps_figure(steps, params.steps.target),
     }
     write_dir(REPORTS_DIR / "figures", {name: png(fig) for name, fig in figures.items()})
-    text = render_report(params, data, summary, curves, published, base_metrics, list(figures))
+    text = render_report(params, data, summary, curves, published, base_metrics, noise, steps, list(figures))
     write_text(REPORTS_DIR / "report.md", text)
     print(f"wrote {REPORTS_DIR / 'report.md'} and {len(figures)} figures in {REPORTS_DIR / 'figures'}")
 
