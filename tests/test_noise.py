@@ -65,7 +65,9 @@ def test_sampled_batches_match_the_formula_within_sampling_error(blobs, weights,
     A, b = weights
     g = per_example_gradients(A, b, blobs.X_train, blobs.y_train)[0]
     _, trace, _ = noise_stats(A, b, blobs.X_train, blobs.y_train)
-    measured, stderr, count, enumerated = measured_batch_variance(g, B, np.random.default_rng(B), 5000)
+    measured, stderr, count, enumerated = measured_batch_variance(
+        g, B, np.random.default_rng(B), samples=5000
+    )
     assert not enumerated and count == 5000
     predicted = predicted_batch_variance(trace[0], 150, B)
     assert abs(measured - predicted) < 4 * stderr
@@ -77,7 +79,7 @@ def test_without_the_finite_population_factor_the_check_fails(blobs, weights):
     A, b = weights
     g = per_example_gradients(A, b, blobs.X_train, blobs.y_train)[0]
     _, trace, _ = noise_stats(A, b, blobs.X_train, blobs.y_train)
-    measured, stderr, _, _ = measured_batch_variance(g, 100, np.random.default_rng(1), 5000)
+    measured, stderr, _, _ = measured_batch_variance(g, 100, np.random.default_rng(1), samples=5000)
     assert abs(measured - trace[0] / 100) > 10 * stderr
 
 

@@ -105,7 +105,8 @@ class StudyParams(Section):
 
 
 class NoiseParams(Section):
-    max_batches: PositiveInt = 20_000
+    samples: Annotated[int, Field(ge=2)] = 2000
+    enumerate_up_to: PositiveInt = 20_000
     seed: Seed = 0
 
 

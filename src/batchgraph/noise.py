@@ -36,22 +36,22 @@ def predicted_batch_variance(trace: float, N: int, B: int) -> float:
     return trace / B * (N - B) / (N - 1) if N > 1 else 0.0
 
 
-def measured_batch_variance(g: np.ndarray, B: int, rng, max_batches: int = 20_000):
+def measured_batch_variance(g: np.ndarray, B: int, rng, samples: int = 2000, enumerate_up_to: int = 20_000):
     """Mean |g_B − G|² over batches of size B from the per-example gradients g (N, k).
 
-    Every batch is enumerated when there are at most ``max_batches`` of them (then the value is
-    exact up to round-off); otherwise ``max_batches`` batches are drawn without replacement.
+    Every batch is enumerated when there are at most ``enumerate_up_to`` of them (then the value
+    is exact up to round-off); otherwise ``samples`` batches are drawn, each without replacement.
     Returns (variance, its standard error, number of batches, enumerated?); the standard error
     is 0 when enumerated.
     """
     N = len(g)
     G = g.mean(axis=0)
     count = math.comb(N, B)
-    if count <= max_batches:
+    if count <= enumerate_up_to:
         batches = np.array(list(itertools.combinations(range(N), B)), dtype=np.intp).reshape(count, B)
         enumerated = True
     else:
-        batches = np.stack([rng.choice(N, size=B, replace=False) for _ in range(max_batches)])
+        batches = np.stack([rng.choice(N, size=B, replace=False) for _ in range(samples)])
         enumerated = False
     sq = np.sum((g[batches].mean(axis=1) - G) ** 2, axis=-1)
     stderr = 0.0 if enumerated else float(sq.std(ddof=1) / math.sqrt(len(sq)))

@@ -29,7 +29,9 @@ def main() -> None:
         g_sq, trace, b_simple = (float(v[0]) for v in noise_stats(A, b, X, y))
         g = per_example_gradients(A, b, X, y)[0]
         for B in params.study.batch_sizes:
-            measured, stderr, count, enumerated = measured_batch_variance(g, B, rng, params.noise.max_batches)
+            measured, stderr, count, enumerated = measured_batch_variance(
+                g, B, rng, params.noise.samples, params.noise.enumerate_up_to
+            )
             predicted = predicted_batch_variance(trace, N, B)
             rows.append([name, B, fmt(measured), fmt(stderr), fmt(predicted), count, int(enumerated),
                          fmt(g_sq), fmt(trace), fmt(b_simple)])  # fmt: skip
