@@ -178,3 +178,23 @@ def test_bce_gradient_is_zero_where_the_prediction_is_clipped(rng):
     q = p[inside]
     np.testing.assert_allclose(pn.grad[inside], (q - y[inside]) / (q * (1 - q)) / 6, rtol=1e-14)
     assert yn.grad.shape == y.shape and np.isfinite(yn.grad).all()
+
+
+def test_sigmoid_matches_the_where_form_bit_for_bit(rng):
+    z = np.concatenate(
+        [rng.normal(size=2000) * s for s in (1e-8, 1.0, 30.0, 700.0)] + [[0.0, -0.0, 1e4, -1e4]]
+    )
+    e = np.exp(-np.abs(z))
+    np.testing.assert_array_equal(Graph(Sigmoid(Input(z))).forward(), np.where(z >= 0, 1.0, e) / (1.0 + e))
+
+
+@pytest.mark.parametrize("batch", [1, 200])
+def test_linear_input_gradient_one_output_short_and_long_batch(rng, batch):
+    """A single output unit takes the outer-product path for long batches: same dx as matmul."""
+    check_grads(Linear, r(rng, 3, batch, 2), r(rng, 3, 1, 2), r(rng, 3, 1), leaf=Input, rtol=1e-5)
+    x, A, b = Input(r(rng, 2, batch, 3)), Parameter(r(rng, 2, 1, 3)), Parameter(r(rng, 2, 1))
+    g = Graph(Linear(x, A, b))
+    g.forward()
+    seed = r(rng, 2, batch, 1)
+    g.backward(seed)
+    np.testing.assert_array_equal(x.grad, np.matmul(seed, A.value))

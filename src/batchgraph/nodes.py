@@ -77,15 +77,23 @@ class Linear(Node):
         x, A = x.value, A.value
         if x.ndim == 1:
             return g @ A, np.outer(g, x), g
+        if A.shape[-2] == 1 and g.shape[-2] >= 128:
+            # One output: dx = g A is an outer product, which matmul computes slowly for a long
+            # batch; (Aᵀ gᵀ)ᵀ as a broadcast product is the same numbers.
+            dx = (A.swapaxes(-1, -2) * g.swapaxes(-1, -2)).swapaxes(-1, -2)
+        else:
+            dx = np.matmul(g, A)
         if A.ndim == 2:
-            return g @ A, g.T @ x, np.add.reduce(g, axis=0)
-        return np.matmul(g, A), np.matmul(g.swapaxes(-1, -2), x), np.add.reduce(g, axis=-2)
+            return dx, g.T @ x, np.add.reduce(g, axis=0)
+        return dx, np.matmul(g.swapaxes(-1, -2), x), np.add.reduce(g, axis=-2)
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^-z), written with e^-|z| so that no exponent overflows."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    """σ(z) = 1 / (1 + e^-z), written as e^min(z, 0) / (1 + e^-|z|) so that no exponent overflows.
+
+    For z ≥ 0 that is 1 / (1 + e^-z), for z < 0 it is e^z / (1 + e^z); no np.where needed.
+    """
+    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))
 
 
 class Sigmoid(Node):
@@ -149,7 +157,7 @@ class BCE(Node):
         grad_p = scale * (p - y) / (p * (1.0 - p))
         # Outside the clip range the loss is flat in p, so its gradient is zero there.
         inside = p_raw == p
-        if not inside.all():
+        if not np.logical_and.reduce(inside, axis=None):  # inside.all(), minus its wrapper
             grad_p = np.where(inside, grad_p, 0.0)
         grad_y = scale * (log_q - log_p)
         if grad_y.shape != np.shape(y):
