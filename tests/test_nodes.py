@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from batchgraph import BCE, Add, Graph, Input, Linear, Multiply, Parameter, Sigmoid
-from batchgraph.nodes import EPS
+from batchgraph.nodes import EPS, unbroadcast
 from conftest import check_grads
 
 
@@ -198,3 +198,11 @@ def test_linear_input_gradient_one_output_short_and_long_batch(rng, batch):
     seed = r(rng, 2, batch, 1)
     g.backward(seed)
     np.testing.assert_array_equal(x.grad, np.matmul(seed, A.value))
+
+
+def test_unbroadcast_sums_leading_and_stretched_axes(rng):
+    g = r(rng, 2, 3, 4, 5)
+    np.testing.assert_allclose(unbroadcast(g, (3, 1, 5)), g.sum(axis=0).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(unbroadcast(g, (4, 1)), g.sum(axis=(0, 1)).sum(axis=1, keepdims=True))
+    assert unbroadcast(g, g.shape) is g
+    assert unbroadcast(g, ()).shape == () and unbroadcast(g, ()) == pytest.approx(g.sum())

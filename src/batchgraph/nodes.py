@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .graph import Node
@@ -11,13 +13,20 @@ def unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting (d/dx of a broadcast is a sum)."""
     if grad.shape == shape:
         return grad
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = np.add.reduce(grad, axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = np.add.reduce(grad, axis=axes, keepdims=True)
+    leading, kept = _broadcast_axes(grad.shape, shape)
+    if leading:
+        grad = np.add.reduce(grad, axis=leading)
+    if kept:
+        grad = np.add.reduce(grad, axis=kept, keepdims=True)
     return grad.reshape(shape)
+
+
+@lru_cache(maxsize=1024)
+def _broadcast_axes(grad_shape, shape):
+    """The axes broadcasting added in front, and those it stretched from 1 (worked out once per pair)."""
+    extra = len(grad_shape) - len(shape)
+    kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1)
+    return tuple(range(extra)), kept
 
 
 class Multiply(Node):
