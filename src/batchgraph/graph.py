@@ -114,7 +114,10 @@ class Graph:
         ``grad`` seeds the output's gradient; by default ones (1.0 for a scalar loss).
         """
         out = self.output
-        out.grad = np.ones(np.shape(out.value)) if grad is None else np.asarray(grad, dtype=np.float64)
+        if grad is None:
+            grad = np.empty(np.shape(out.value))
+            grad.fill(1.0)  # np.ones, without its Python wrapper
+        out.grad = np.asarray(grad, dtype=np.float64)
         for node, edges in self._backward_plan:
             for (parent, first), g in zip(edges, node.backward(node.grad)):
                 # `+` (not `+=`) never writes into an array another node still holds.
