@@ -32,7 +32,7 @@ DEFAULT_JSON = Path("benchmarks/results/latest.json")
 FULL = {
     "sizes": (150, 100_000),
     "batch_sizes": tuple(2**k for k in range(11)),
-    "repeats": 11,
+    "repeats": 21,
     "samples_per_repeat": 2048,
     "max_updates": 1000,
     "min_updates": 20,
