@@ -78,3 +78,26 @@ def test_backward_accepts_an_upstream_gradient():
 def test_nodes_take_only_nodes():
     with pytest.raises(TypeError, match="takes nodes"):
         Add(Parameter(1.0), 2.0)
+
+
+def test_fan_out_gradients_are_fresh_and_summed_on_every_backward():
+    """The first edge into a node sets its gradient and later edges add: no carry-over between calls."""
+    x, w = Input(), Parameter(2.0)
+    h = Multiply(x, w)
+    graph = Graph(Add(Multiply(h, h), Add(h, x)))  # h and x each feed two ops
+    for value in (3.0, -1.0, 3.0):
+        graph.forward({x: np.array(value)})
+        graph.backward()
+        h_value = 2.0 * value
+        assert h.grad == pytest.approx(2 * h_value + 1)
+        assert x.grad == pytest.approx((2 * h_value + 1) * 2.0 + 1)
+        assert w.grad == pytest.approx((2 * h_value + 1) * value)
+
+
+def test_every_node_gets_a_gradient_of_its_shape():
+    x, w, c = Input(np.ones((4, 3))), Parameter(np.ones(3)), Parameter(0.5)
+    graph = Graph(Sigmoid(Add(Multiply(x, w), c)))
+    graph.forward()
+    graph.backward()
+    for node in graph.nodes:
+        assert node.grad is not None and np.shape(node.grad) == np.shape(node.value)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from batchgraph import BCE, Add, Graph, Input, Linear, Multiply, Parameter, Sigmoid
+from batchgraph.nodes import EPS, unbroadcast
 from conftest import check_grads
 
 
@@ -151,3 +152,57 @@ def test_bce_is_the_mean_over_elements(rng):
     y, p = labels(rng, 6, 1), probs(rng, 6, 1)
     expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     assert Graph(BCE(Input(y), Input(p))).forward() == pytest.approx(expected, rel=1e-14)
+
+
+def test_bce_value_is_bit_identical_to_clip_and_mean(rng):
+    """The forward pass spells np.clip and .mean as ufuncs; the numbers must not move."""
+    y, p = labels(rng, 4, 9, 1), probs(rng, 4, 9, 1)
+    p[0, 0, 0], p[1, 2, 0] = 0.0, 1.0
+    q = np.clip(p, EPS, 1 - EPS)
+    terms = y * np.log(q) + (1.0 - y) * np.log1p(-q)
+    assert Graph(BCE(Input(y), Input(p))).forward() == -terms.mean()
+    per_model = Graph(BCE(Input(y), Input(p), per_model=True)).forward()
+    np.testing.assert_array_equal(per_model, -terms.reshape(4, -1).mean(axis=1))
+
+
+def test_bce_gradient_is_zero_where_the_prediction_is_clipped(rng):
+    y, p = labels(rng, 6, 1), probs(rng, 6, 1)
+    p[1, 0], p[4, 0] = 0.0, 1.0
+    yn, pn = Input(y), Input(p)
+    g = Graph(BCE(yn, pn))
+    g.forward()
+    g.backward()
+    inside = np.ones(6, dtype=bool)
+    inside[[1, 4]] = False
+    assert (pn.grad[~inside] == 0).all()
+    q = p[inside]
+    np.testing.assert_allclose(pn.grad[inside], (q - y[inside]) / (q * (1 - q)) / 6, rtol=1e-14)
+    assert yn.grad.shape == y.shape and np.isfinite(yn.grad).all()
+
+
+def test_sigmoid_matches_the_where_form_bit_for_bit(rng):
+    z = np.concatenate(
+        [rng.normal(size=2000) * s for s in (1e-8, 1.0, 30.0, 700.0)] + [[0.0, -0.0, 1e4, -1e4]]
+    )
+    e = np.exp(-np.abs(z))
+    np.testing.assert_array_equal(Graph(Sigmoid(Input(z))).forward(), np.where(z >= 0, 1.0, e) / (1.0 + e))
+
+
+@pytest.mark.parametrize("batch", [1, 200])
+def test_linear_input_gradient_one_output_short_and_long_batch(rng, batch):
+    """A single output unit takes the outer-product path for long batches: same dx as matmul."""
+    check_grads(Linear, r(rng, 3, batch, 2), r(rng, 3, 1, 2), r(rng, 3, 1), leaf=Input, rtol=1e-5)
+    x, A, b = Input(r(rng, 2, batch, 3)), Parameter(r(rng, 2, 1, 3)), Parameter(r(rng, 2, 1))
+    g = Graph(Linear(x, A, b))
+    g.forward()
+    seed = r(rng, 2, batch, 1)
+    g.backward(seed)
+    np.testing.assert_array_equal(x.grad, np.matmul(seed, A.value))
+
+
+def test_unbroadcast_sums_leading_and_stretched_axes(rng):
+    g = r(rng, 2, 3, 4, 5)
+    np.testing.assert_allclose(unbroadcast(g, (3, 1, 5)), g.sum(axis=0).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(unbroadcast(g, (4, 1)), g.sum(axis=(0, 1)).sum(axis=1, keepdims=True))
+    assert unbroadcast(g, g.shape) is g
+    assert unbroadcast(g, ()).shape == () and unbroadcast(g, ()) == pytest.approx(g.sum())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
+
+_value = attrgetter("value")
 
 
 class Node:
@@ -84,7 +88,16 @@ class Graph:
         self.parameters = [n for n in self.nodes if isinstance(n, Parameter)]
         # The hot loops touch only computed nodes, with their inputs resolved once here.
         self._ops = [n for n in self.nodes if n.inputs]
-        self._backward_ops = self._ops[::-1]
+        # In reverse order, the first edge that reaches a node sets its gradient and later ones
+        # add to it: known once here, so backward needs no reset pass and no None checks.
+        seen: set[int] = set()
+        self._backward_plan = []
+        for node in reversed(self._ops):
+            edges = []
+            for parent in node.inputs:
+                edges.append((parent, id(parent) not in seen))
+                seen.add(id(parent))
+            self._backward_plan.append((node, edges))
 
     def forward(self, feed=None):
         """Set each ``Input`` from ``feed`` (a mapping node -> array), compute every node."""
@@ -92,7 +105,7 @@ class Graph:
             for node, value in feed.items():
                 node.value = value
         for node in self._ops:
-            node.value = node.forward(*[parent.value for parent in node.inputs])
+            node.value = node.forward(*map(_value, node.inputs))
         return self.output.value
 
     def backward(self, grad=None):
@@ -100,14 +113,13 @@ class Graph:
 
         ``grad`` seeds the output's gradient; by default ones (1.0 for a scalar loss).
         """
-        for node in self.nodes:
-            node.grad = None
         out = self.output
-        out.grad = np.ones_like(out.value) if grad is None else np.asarray(grad, dtype=np.float64)
-        for node in self._backward_ops:
-            grads = node.backward(node.grad)
-            for parent, g in zip(node.inputs, grads):
-                # A node that feeds several others sums their contributions; `+` (not `+=`)
-                # never writes into an array another node still holds.
-                parent.grad = g if parent.grad is None else parent.grad + g
+        if grad is None:
+            grad = np.empty(np.shape(out.value))
+            grad.fill(1.0)  # np.ones, without its Python wrapper
+        out.grad = np.asarray(grad, dtype=np.float64)
+        for node, edges in self._backward_plan:
+            for (parent, first), g in zip(edges, node.backward(node.grad)):
+                # `+` (not `+=`) never writes into an array another node still holds.
+                parent.grad = g if first else parent.grad + g
         return self

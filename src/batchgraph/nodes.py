@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .graph import Node
@@ -11,13 +13,20 @@ def unbroadcast(grad, shape):
     """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting (d/dx of a broadcast is a sum)."""
     if grad.shape == shape:
         return grad
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+    leading, kept = _broadcast_axes(grad.shape, shape)
+    if leading:
+        grad = np.add.reduce(grad, axis=leading)
+    if kept:
+        grad = np.add.reduce(grad, axis=kept, keepdims=True)
     return grad.reshape(shape)
+
+
+@lru_cache(maxsize=1024)
+def _broadcast_axes(grad_shape, shape):
+    """The axes broadcasting added in front, and those it stretched from 1 (worked out once per pair)."""
+    extra = len(grad_shape) - len(shape)
+    kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad_shape[extra + i] != 1)
+    return tuple(range(extra)), kept
 
 
 class Multiply(Node):
@@ -77,15 +86,23 @@ class Linear(Node):
         x, A = x.value, A.value
         if x.ndim == 1:
             return g @ A, np.outer(g, x), g
+        if A.shape[-2] == 1 and g.shape[-2] >= 128:
+            # One output: dx = g A is an outer product, which matmul computes slowly for a long
+            # batch; (Aᵀ gᵀ)ᵀ as a broadcast product is the same numbers.
+            dx = (A.swapaxes(-1, -2) * g.swapaxes(-1, -2)).swapaxes(-1, -2)
+        else:
+            dx = np.matmul(g, A)
         if A.ndim == 2:
-            return g @ A, g.T @ x, g.sum(axis=0)
-        return np.matmul(g, A), np.matmul(g.swapaxes(-1, -2), x), g.sum(axis=-2)
+            return dx, g.T @ x, np.add.reduce(g, axis=0)
+        return dx, np.matmul(g.swapaxes(-1, -2), x), np.add.reduce(g, axis=-2)
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^-z), written with e^-|z| so that no exponent overflows."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    """σ(z) = 1 / (1 + e^-z), written as e^min(z, 0) / (1 + e^-|z|) so that no exponent overflows.
+
+    For z ≥ 0 that is 1 / (1 + e^-z), for z < 0 it is e^z / (1 + e^z); no np.where needed.
+    """
+    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))
 
 
 class Sigmoid(Node):
@@ -125,26 +142,33 @@ class BCE(Node):
         self.per_model = per_model
 
     def forward(self, y, p):
-        p = np.clip(p, EPS, 1.0 - EPS)
+        # np.clip(p, EPS, 1 − EPS) and .mean(), spelled as the ufuncs they run (same bits), because
+        # their Python wrappers cost more than the arithmetic on a small batch.
+        p = np.minimum(np.maximum(p, EPS), 1.0 - EPS)
         log_p, log_q = np.log(p), np.log1p(-p)
         self._clipped, self._logs = p, (log_p, log_q)
         terms = y * log_p + (1.0 - y) * log_q
         if self.per_model:
-            return -terms.reshape(len(terms), -1).mean(axis=1)
-        return -terms.mean()
+            terms = terms.reshape(len(terms), -1)
+            return -(np.add.reduce(terms, axis=1) / terms.shape[1])
+        return -(np.add.reduce(terms, axis=None) / terms.size)
 
     def backward(self, g):
-        y = self.inputs[0].value
+        y, p_raw = self.inputs[0].value, self.inputs[1].value
         p = self._clipped
         log_p, log_q = self._logs
-        n = p.size // len(p) if self.per_model else p.size
         if self.per_model:
-            g = np.reshape(g, (-1,) + (1,) * (p.ndim - 1))
+            n = p.size // len(p)
+            g = g.reshape((-1,) + (1,) * (p.ndim - 1))
+        else:
+            n = p.size
         scale = g / n
-        # Outside the clip range the loss is flat in p, so its gradient is zero there.
-        inside = self.inputs[1].value == p
         grad_p = scale * (p - y) / (p * (1.0 - p))
-        if not inside.all():
+        # Outside the clip range the loss is flat in p, so its gradient is zero there.
+        inside = p_raw == p
+        if not np.logical_and.reduce(inside, axis=None):  # inside.all(), minus its wrapper
             grad_p = np.where(inside, grad_p, 0.0)
-        grad_y = np.broadcast_to(scale * (log_q - log_p), np.shape(y))
-        return grad_y, unbroadcast(grad_p, np.shape(self.inputs[1].value))
+        grad_y = scale * (log_q - log_p)
+        if grad_y.shape != np.shape(y):
+            grad_y = np.broadcast_to(grad_y, np.shape(y))
+        return grad_y, unbroadcast(grad_p, np.shape(p_raw))
