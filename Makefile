@@ -54,5 +54,19 @@ prune: install ## Remove runs/bs_<B>/ folders of batch sizes no longer in params
 bench: install ## Time the engine against hand-fused NumPy (and PyTorch if installed)
 	$(VENV)/bin/python -m benchmarks.run
 
+# `make sweep SWEEP_GRID="-S 'train.epochs=10,40'" SWEEP_JOBS=1` runs another grid.
+SWEEP_GRID ?= -S 'train.lr=0.003,0.01,0.03' -S 'study=seed_report,linear_scaling'
+SWEEP_JOBS ?= 2
+SWEEP_SHOW ?= ^(Experiment|State|train\.lr|study\.name|bs_(1|16|150)\.(train_loss|test_accuracy))$$
+
+sweep: install ## Queue a DVC experiment grid (SWEEP_GRID), run it on SWEEP_JOBS workers, compare
+	$(VENV)/bin/dvc exp run --queue $(SWEEP_GRID)
+	$(VENV)/bin/dvc queue start -j $(SWEEP_JOBS)
+	@while $(VENV)/bin/dvc queue status | grep -E ' (Queued|Running)' >/dev/null; do sleep 5; done
+	$(VENV)/bin/dvc queue status
+	$(VENV)/bin/dvc exp show --md --hide-workspace --sort-by train.lr --drop '.*' --keep '$(SWEEP_SHOW)'
+	@! $(VENV)/bin/dvc queue status | grep -E ' Failed' >/dev/null || \
+		{ echo "some experiments failed: dvc queue logs <name>" >&2; exit 1; }
+
 clean: ## Remove caches and DVC's plots page (keeps .venv and results)
 	rm -rf .pytest_cache .ruff_cache .hypothesis dvc_plots

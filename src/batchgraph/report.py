@@ -373,3 +373,25 @@ def steps_figure(steps: pd.DataFrame, target: float):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def sweep_figure(summary: pd.DataFrame, point_columns: list[str]):
+    """A sweep's final train loss against batch size, one line per grid point (± 1 std over seeds)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for point, rows in summary.groupby("point", sort=False):
+        first = rows.iloc[0]
+        label = ", ".join(f"{c}={first[c]}" for c in point_columns) or str(point)
+        ax.errorbar(
+            rows["batch_size"],
+            rows["train_loss_mean"],
+            yerr=rows["train_loss_std"],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+    _log2_batch_axis(ax, sorted(summary["batch_size"].unique()))
+    ax.set(title="Final train loss per grid point (mean ± 1 std over seeds)", ylabel="train BCE loss")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

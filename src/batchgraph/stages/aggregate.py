@@ -32,14 +32,19 @@ def read_json(path: Path) -> dict:
         raise DataError(f"{path}: is not valid JSON ({exc})") from None
 
 
-def study_history(batch_sizes) -> tuple[pd.DataFrame, dict[int, float]]:
+def study_history(batch_sizes, runs_dir: Path = RUNS_DIR) -> tuple[pd.DataFrame, dict[int, float]]:
     """Every run of the study as one long table, and each batch size's learning rate."""
     frames, lrs = [], {}
     for B in batch_sizes:
-        run = RUNS_DIR / f"bs_{B}"
+        run = Path(runs_dir) / f"bs_{B}"
         frames.append(read_csv(run / "history.csv").assign(batch_size=B))
         lrs[B] = read_json(run / "metrics.json")["lr"]
     return pd.concat(frames, ignore_index=True), lrs
+
+
+def table_csv(table: pd.DataFrame) -> str:
+    """A summary or curves table as CSV text, floats with 6 significant digits."""
+    return table.to_csv(index=False, float_format=FLOAT_FORMAT)
 
 
 def metrics_json(summary: pd.DataFrame, baseline: dict) -> dict:
@@ -64,12 +69,12 @@ def main() -> None:
         published_lrs[int(key.removeprefix("bs_"))] = m["lr"]
     baseline = read_json(RUNS_DIR / "baseline" / "metrics.json")
 
-    write_text(REPORTS_DIR / "summary.csv", summary.to_csv(index=False, float_format=FLOAT_FORMAT))
+    write_text(REPORTS_DIR / "summary.csv", table_csv(summary))
     write_text(REPORTS_DIR / "summary.md", markdown_table(summary))
-    write_text(REPORTS_DIR / "curves.csv", curves.to_csv(index=False, float_format=FLOAT_FORMAT))
+    write_text(REPORTS_DIR / "curves.csv", table_csv(curves))
     write_text(
         REPORTS_DIR / "published_summary.csv",
-        summary_table(published, published_lrs).to_csv(index=False, float_format=FLOAT_FORMAT),
+        table_csv(summary_table(published, published_lrs)),
     )
     write_json(REPORTS_DIR / "metrics.json", metrics_json(summary, baseline))
     print(

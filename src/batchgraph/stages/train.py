@@ -16,6 +16,15 @@ def train_study(params: Params, data, batch_size: int, **overrides) -> History:
     return fit(data, batch_size=batch_size, seeds=params.study.seeds, **settings)
 
 
+def run_files(history: History) -> dict[str, str]:
+    """The files of ``runs/bs_<B>/``: the history (one row per seed and epoch) and the final metrics."""
+    metrics = final_metrics(history)
+    return {
+        "history.csv": history_csv(history),
+        "metrics.json": json.dumps({"batch_size": history.batch_size, **metrics}, indent=2) + "\n",
+    }
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m batchgraph.stages.train", description=__doc__)
     parser.add_argument("--batch-size", type=int, required=True)
@@ -25,14 +34,8 @@ def main(argv=None) -> None:
     if B not in params.study.batch_sizes:
         parser.error(f"--batch-size {B} is not in study.batch_sizes {params.study.batch_sizes}")
     history = train_study(params, read_dataset(), B)
+    write_dir(RUNS_DIR / f"bs_{B}", run_files(history))
     metrics = final_metrics(history)
-    write_dir(
-        RUNS_DIR / f"bs_{B}",
-        {
-            "history.csv": history_csv(history),
-            "metrics.json": json.dumps({"batch_size": B, **metrics}, indent=2) + "\n",
-        },
-    )
     print(
         f"train@{B}: {len(history.seeds)} seeds, {metrics['updates']} updates, "
         f"train loss {metrics['train_loss']}, diverged runs {metrics['diverged_runs']}"

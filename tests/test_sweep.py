@@ -1,0 +1,199 @@
+"""Bigger sweeps: the Hydra sweep app and collect, its launcher configs, and DVC's experiment queue."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from batchgraph.config import compose as compose_params
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+BIN = Path(sys.executable).parent
+SMALL = "study.batch_sizes=[1,150]"
+
+
+def run(args, cwd=ROOT, env=None, timeout=120, check=True):
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def sweep(*overrides, cwd=ROOT, check=True):
+    return run([sys.executable, "-m", "batchgraph.sweep", *overrides], cwd=cwd, check=check)
+
+
+def test_params_yaml_is_still_the_composition_of_conf():
+    """conf/hydra/ and the hydra: block configure the sweep app only; params.yaml never sees them."""
+    text = compose_params(conf_dir=CONF)
+    assert "hydra" not in yaml.safe_load(text)
+    assert text == (ROOT / "params.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("launcher", "target"),
+    [
+        ("joblib", "JoblibLauncher"),
+        ("local", "JoblibLauncher"),
+        ("local_submitit", "submitit_launcher.LocalLauncher"),
+        ("slurm", "submitit_launcher.SlurmLauncher"),
+    ],
+)
+def test_launcher_configs_compose(launcher, target):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+    if launcher == "local":
+        assert cfg.hydra.launcher.n_jobs == 2
+
+
+def test_ray_launcher_config_composes_when_the_plugin_is_installed():
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=ray"], return_hydra_config=True)
+    assert cfg.hydra.launcher.ray.init.num_cpus == 2
+
+
+def test_a_bad_override_is_one_line(tmp_path):
+    result = sweep("train.lr=-1", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: conf/ with train.lr=-1: train.lr must be greater than 0, got -1"
+    ]
+    assert not (tmp_path / "run" / "runs").exists()
+
+
+def test_collect_without_points_is_one_line(tmp_path):
+    result = run([sys.executable, "-m", "batchgraph.collect", str(tmp_path)], check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path}: has no grid points (job dirs with params.yaml and runs/)"
+    ]
+
+
+@pytest.mark.slow
+def test_the_default_point_is_the_pipelines_study(tmp_path):
+    """The sweep app trains through the stage code: same params.yaml, runs/ and report tables."""
+    out = tmp_path / "point"
+    sweep(f"hydra.run.dir={out}")
+    assert (out / "params.yaml").read_bytes() == (ROOT / "params.yaml").read_bytes()
+    assert (out / "summary.csv").read_bytes() == (ROOT / "reports" / "summary.csv").read_bytes()
+    assert (out / "curves.csv").read_bytes() == (ROOT / "reports" / "curves.csv").read_bytes()
+    for run_dir in (ROOT / "runs").glob("bs_*"):
+        for name in ("history.csv", "metrics.json"):
+            assert (out / "runs" / run_dir.name / name).read_bytes() == (run_dir / name).read_bytes()
+
+
+def check_collected(sweep_dir: Path, points: int, columns: list[str]) -> pd.DataFrame:
+    run([sys.executable, "-m", "batchgraph.collect", str(sweep_dir)])
+    table = pd.read_csv(sweep_dir / "summary.csv", dtype={"point": str})
+    assert list(table.columns[: 1 + len(columns)]) == ["point", *columns]
+    assert len(table) == points * 2 and sorted(set(table["batch_size"])) == [1, 150]
+    for point, rows in table.groupby("point"):
+        own = pd.read_csv(sweep_dir / point / "summary.csv")
+        pd.testing.assert_frame_equal(
+            rows[own.columns].reset_index(drop=True), own, check_dtype=False, rtol=1e-5
+        )
+    assert (sweep_dir / "figures" / "final_vs_batch.png").stat().st_size > 0
+    assert (sweep_dir / "figures" / "0" / "loss_curves.png").stat().st_size > 0
+    return table
+
+
+@pytest.mark.slow
+def test_joblib_grid_and_collect(tmp_path):
+    out = tmp_path / "sweep"
+    grid = ("train.lr=0.003,0.01", "study=seed_report,linear_scaling", SMALL)
+    sweep("-m", *grid, "hydra/launcher=local", f"hydra.sweep.dir={out}")
+    table = check_collected(out, 4, ["train.lr", "study", "study.batch_sizes"])
+    last = table[table["batch_size"] == 150].set_index(["train.lr", "study"])
+    # linear scaling gives B = 150 a 150× step and so a far lower loss after 20 epochs
+    for lr in (0.003, 0.01):
+        assert last.loc[(lr, "linear_scaling"), "lr"] == pytest.approx(150 * lr)
+        assert (
+            last.loc[(lr, "linear_scaling"), "train_loss_mean"]
+            < last.loc[(lr, "seed_report"), "train_loss_mean"]
+        )
+    default = table[(table["train.lr"] == 0.01) & (table["study"] == "seed_report")]
+    committed = pd.read_csv(ROOT / "reports" / "summary.csv").set_index("batch_size").loc[[1, 150]]
+    pd.testing.assert_frame_equal(
+        default.set_index("batch_size")[committed.columns], committed, check_dtype=False, rtol=1e-5
+    )
+
+
+@pytest.mark.slow
+def test_submitit_local_grid(tmp_path):
+    """submitit's local executor: the code path (pickled job, submitit folder) that Slurm uses."""
+    out = tmp_path / "sweep"
+    sweep("-m", "train.lr=0.003,0.01", SMALL, "hydra/launcher=local_submitit", f"hydra.sweep.dir={out}")
+    assert (out / ".submitit").is_dir()
+    check_collected(out, 2, ["train.lr", "study.batch_sizes"])
+
+
+# ---- DVC's experiment queue ---------------------------------------------------------------------
+
+
+def dvc(*args, cwd, env, timeout=120):
+    return run([str(BIN / "dvc"), *args], cwd=cwd, env=env, timeout=timeout).stdout
+
+
+@pytest.mark.slow
+def test_dvc_queue_grid_with_two_workers(tmp_path):
+    repo = tmp_path / "repo"
+    run(["git", "clone", "-q", str(ROOT), str(repo)])
+    # stages run `python` from PATH; PYTHONPATH makes them import the clone's code, not ROOT's
+    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo / "src")}
+    grid = ["-S", "train.lr=0.003,0.01", "-S", "study=seed_report,linear_scaling", "-S", SMALL]
+    dvc("exp", "run", "--queue", *grid, cwd=repo, env=env)
+    dvc("queue", "start", "-j", "2", cwd=repo, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while any(s in dvc("queue", "status", cwd=repo, env=env) for s in ("Queued", "Running")):
+            assert time.monotonic() < deadline, "the queue did not finish in time"
+            time.sleep(2)
+    finally:
+        run([str(BIN / "dvc"), "queue", "stop"], cwd=repo, env=env, check=False)
+    status = dvc("queue", "status", cwd=repo, env=env)
+    assert status.count("Success") == 4, status
+
+    table = pd.read_csv(io.StringIO(dvc("exp", "show", "--csv", cwd=repo, env=env)))
+    exps = table[table["typ"].str.startswith("branch_")].set_index(["train.lr", "study.name"])
+    assert sorted(exps.index) == [(lr, s) for lr in (0.003, 0.01) for s in ("linear_scaling", "seed_report")]
+    assert set(exps["study.batch_sizes"]) == {"[1, 150]"}
+    assert set(exps["State"]) == {"Success"}
+    assert exps.loc[(0.01, "linear_scaling"), "train.lr_scaling"] == "linear"
+
+    # the queue's results equal the sweep app's for the same grid points
+    out = tmp_path / "sweep"
+    sweep("-m", "train.lr=0.003,0.01", "study=seed_report,linear_scaling", SMALL, f"hydra.sweep.dir={out}")
+    for point in out.glob("[0-9]*"):
+        params = yaml.safe_load((point / "params.yaml").read_text(encoding="utf-8"))
+        exp = exps.loc[(params["train"]["lr"], params["study"]["name"])]
+        summary = pd.read_csv(point / "summary.csv").set_index("batch_size")
+        for B in (1, 150):
+            assert exp[f"bs_{B}.train_loss"] == pytest.approx(summary.loc[B, "train_loss_mean"], rel=1e-5)
+
+    # a grid over train.* and study presets leaves data and the Task 2 baseline alone: with
+    # `persist: true` outputs there is no run-cache, so DVC skips them as unchanged in each copy
+    for name in exps["Experiment"]:
+        log = dvc("queue", "logs", name, cwd=repo, env=env)
+        for stage in ("generate", "baseline"):
+            assert f"Stage '{stage}' didn't change, skipping" in log, log
+            assert f"Running stage '{stage}'" not in log, log
+        assert "Running stage 'aggregate'" in log
+    default = exps.loc[(0.01, "seed_report"), "Experiment"]
+    log = dvc("queue", "logs", default, cwd=repo, env=env)
+    assert "Stage 'train@1' didn't change, skipping" in log
+    assert "Stage 'train@150' didn't change, skipping" in log
+    assert run(["git", "status", "--porcelain"], cwd=repo).stdout == ""
