@@ -74,6 +74,24 @@ def epoch_order(rngs, n: int, shuffle: bool) -> np.ndarray:
     return np.broadcast_to(np.arange(n), (len(rngs), n))
 
 
+def sgd_update(model: LogisticRegression, sgd: SGD, X, y) -> np.ndarray:
+    """One SGD update of every model on its batch X (S, B, d) / y (S, B); returns each model's
+    loss on that batch before the update."""
+    model.set_batch(X, y)
+    losses = model.graph.forward()
+    model.graph.backward()
+    sgd.step()
+    return losses
+
+
+def epoch_batches(X, y, rngs, bounds, shuffle: bool):
+    """The batches of one epoch for every model: (X (S, B, d), y (S, B)) in each model's order."""
+    order = epoch_order(rngs, len(X), shuffle)
+    Xe, ye = X[order], y[order]
+    for start, stop in bounds:
+        yield Xe[:, start:stop], ye[:, start:stop]
+
+
 def fit(
     data: Dataset,
     *,
@@ -101,11 +119,9 @@ def fit(
     step_lr = scaled_lr(lr, batch_size, lr_scaling, lr_ref_batch)
     sgd = SGD(model.parameters, step_lr)
     bounds = batch_bounds(N, batch_size)
-    graph_ = model.graph
-    loss_node = model.loss
 
     shape = (S, epochs)
-    rec = {name: np.full(shape, np.nan) for name in HISTORY_COLUMNS + NOISE_COLUMNS}
+    rec = {name: np.full(shape, np.nan) for name in HISTORY_COLUMNS}
     updates = np.zeros(shape, dtype=np.int64)
     diverged = np.zeros(S, dtype=np.int64)
     noise = np.empty((len(NOISE_COLUMNS), S, epochs))
@@ -113,15 +129,9 @@ def fit(
         limit = DIVERGENCE_FACTOR * model.evaluate(X, y)[0]
         for epoch in range(epochs):
             noise[:, :, epoch] = noise_stats(*model.weights(), X, y)
-            order = epoch_order(rngs, N, shuffle)
-            Xe, ye = X[order], y[order]
             total = np.zeros(S)
-            for start, stop in bounds:
-                model.set_batch(Xe[:, start:stop], ye[:, start:stop])
-                graph_.forward()
-                total += loss_node.value * (stop - start)
-                graph_.backward()
-                sgd.step()
+            for Xb, yb in epoch_batches(X, y, rngs, bounds, shuffle):
+                total += sgd_update(model, sgd, Xb, yb) * Xb.shape[1]
             updates[:, epoch] = (epoch + 1) * len(bounds)
             train_loss, _ = model.evaluate(X, y)
             test_loss, p_test = model.evaluate(data.X_test, data.y_test)
@@ -135,9 +145,8 @@ def fit(
             rec["test_loss"][ok, epoch] = test_loss[ok]
             accuracy = ((p_test >= 0.5) == (data.y_test == 1)).mean(axis=1)
             rec["test_accuracy"][ok, epoch] = accuracy[ok]
-    for name, values in zip(NOISE_COLUMNS, noise):
-        rec[name] = values
-        rec[name][diverged > 0] = np.nan
+    noise[:, diverged > 0, :] = np.nan
+    rec |= dict(zip(NOISE_COLUMNS, noise))
     A, b = model.weights()
     return History(
         [int(s) for s in seeds], batch_size, step_lr, updates, diverged_epoch=diverged, A=A, b=b, **rec
@@ -158,31 +167,23 @@ def steps_to_target(
     shuffle: bool = True,
     lr_scaling: str = "none",
     lr_ref_batch: int = 1,
-    epochs: int | None = None,
 ) -> tuple[np.ndarray, float]:
     """SGD updates until each model's full-train loss first reaches ``target`` (Shallue et al.
     2018), at most ``max_steps``. Returns the steps per seed (NaN where the budget ran out) and the
-    learning rate used. Same models, batches and seeding as ``fit``; ``epochs`` is ignored."""
+    learning rate used. Same models, batches and seeding as ``fit``."""
     X, y = data.X_train, data.y_train
-    N = len(X)
     model, rngs = init_ensemble(X.shape[1], seeds, graph, init, init_std)
     step_lr = scaled_lr(lr, batch_size, lr_scaling, lr_ref_batch)
     sgd = SGD(model.parameters, step_lr)
-    bounds = batch_bounds(N, batch_size)
+    bounds = batch_bounds(len(X), batch_size)
     steps = np.full(len(rngs), np.nan)
     step = 0
     with np.errstate(over="ignore", invalid="ignore"):
         while step < max_steps and np.isnan(steps).any():
-            order = epoch_order(rngs, N, shuffle)
-            Xe, ye = X[order], y[order]
-            for start, stop in bounds:
-                model.set_batch(Xe[:, start:stop], ye[:, start:stop])
-                model.graph.forward()
-                model.graph.backward()
-                sgd.step()
+            for Xb, yb in epoch_batches(X, y, rngs, bounds, shuffle):
+                sgd_update(model, sgd, Xb, yb)
                 step += 1
-                reached = np.isnan(steps) & (model.evaluate(X, y)[0] <= target)
-                steps[reached] = step
+                steps[np.isnan(steps) & (model.evaluate(X, y)[0] <= target)] = step
                 if step >= max_steps or not np.isnan(steps).any():
                     break
     return steps, step_lr
