@@ -350,8 +350,8 @@ def render_report(params, data, summary, curves, published, base_metrics, noise,
     w(
         f"- **Test accuracy barely moves** ({_pct(summary['test_accuracy_mean'].min())} – "
         f"{_pct(summary['test_accuracy_mean'].max())}; the optimal rule: {_pct(bayes_test)}): "
-        "the classes are separated long before the loss has converged, because accuracy only needs the sign of the "
-        "decision function."
+        "the classes are separated long before the loss has converged, because accuracy only needs "
+        "the sign of the decision function."
     )
     if diverged:
         w(
