@@ -28,8 +28,6 @@ def _unique(values: list) -> list:
 
 
 def _distinct_means(means: list[list[float]]) -> list[list[float]]:
-    if len({len(m) for m in means}) != 1:
-        raise ValueError(f"must be two points of the same dimension, got {means}")
     if means[0] == means[1]:
         raise ValueError(f"must be two distinct points, got {means}")
     return means
@@ -38,7 +36,8 @@ def _distinct_means(means: list[list[float]]) -> list[list[float]]:
 Finite = Field(allow_inf_nan=False)
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0)]
-Point = Annotated[list[Annotated[float, Finite]], Field(min_length=1)]
+# The study's data, figures and decision boundary are in the plane: two features.
+Point = Annotated[list[Annotated[float, Finite]], Field(min_length=2, max_length=2)]
 
 
 class Section(BaseModel):
