@@ -44,6 +44,7 @@ class LogisticRegression:
         self.prob = Sigmoid(z)
         self.loss = BCE(self.y, self.prob, per_model=True)
         self.graph = Graph(self.loss)
+        self._split = None
 
     def set_weights(self, A, b) -> None:
         A = np.asarray(A, dtype=np.float64).reshape(self.n_models, 1, self.n_features)
@@ -86,7 +87,11 @@ class LogisticRegression:
 
     def evaluate(self, X, y):
         """Losses (S,) and probabilities (S, N) on a split shared by every model: X (N, d), y (N,)."""
-        S = self.n_models
-        self.set_batch(np.broadcast_to(X, (S, *X.shape)), np.broadcast_to(y, (S, len(y))))
+        # Training loops evaluate the same split after every update: broadcast it once.
+        cached = self._split
+        if cached is None or cached[0] is not X or cached[1] is not y:
+            S = self.n_models
+            cached = self._split = (X, y, np.broadcast_to(X, (S, *X.shape)), np.broadcast_to(y, (S, len(y))))
+        self.set_batch(cached[2], cached[3])
         losses = self.graph.forward()
         return losses, self.prob.value[:, :, 0]
