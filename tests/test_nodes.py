@@ -62,6 +62,12 @@ def test_bce(rng):
     check_grads(BCE, labels(rng, 6, 1), probs(rng, 6, 1))
 
 
+def test_bce_broadcasts(rng):
+    """One prediction against many labels, and one label against many predictions."""
+    check_grads(BCE, labels(rng, 6, 1), probs(rng, 1))
+    check_grads(BCE, labels(rng, 1), probs(rng, 6, 1))
+
+
 def test_bce_per_model(rng):
     check_grads(lambda y, p: BCE(y, p, per_model=True), labels(rng, 3, 6, 1), probs(rng, 3, 6, 1))
 

@@ -135,7 +135,7 @@ class BCE(Node):
     the backward pass with ones gives every model the gradient of its own loss.
     """
 
-    __slots__ = ("_clipped", "_logs", "per_model")
+    __slots__ = ("_clipped", "_logs", "_n", "per_model")
 
     def __init__(self, y_true: Node, y_pred: Node, per_model: bool = False):
         super().__init__(y_true, y_pred)
@@ -150,25 +150,26 @@ class BCE(Node):
         terms = y * log_p + (1.0 - y) * log_q
         if self.per_model:
             terms = terms.reshape(len(terms), -1)
-            return -(np.add.reduce(terms, axis=1) / terms.shape[1])
-        return -(np.add.reduce(terms, axis=None) / terms.size)
+            self._n = terms.shape[1]
+            return -(np.add.reduce(terms, axis=1) / self._n)
+        self._n = terms.size
+        return -(np.add.reduce(terms, axis=None) / self._n)
 
     def backward(self, g):
         y, p_raw = self.inputs[0].value, self.inputs[1].value
         p = self._clipped
         log_p, log_q = self._logs
         if self.per_model:
-            n = p.size // len(p)
             g = g.reshape((-1,) + (1,) * (p.ndim - 1))
-        else:
-            n = p.size
-        scale = g / n
+        scale = g / self._n
         grad_p = scale * (p - y) / (p * (1.0 - p))
         # Outside the clip range the loss is flat in p, so its gradient is zero there.
         inside = p_raw == p
         if not np.logical_and.reduce(inside, axis=None):  # inside.all(), minus its wrapper
             grad_p = np.where(inside, grad_p, 0.0)
         grad_y = scale * (log_q - log_p)
-        if grad_y.shape != np.shape(y):
-            grad_y = np.broadcast_to(grad_y, np.shape(y))
+        if grad_y.shape != np.shape(y):  # y and p broadcast against each other
+            full = np.broadcast_shapes(grad_y.shape, np.shape(y))
+            grad_y = unbroadcast(np.broadcast_to(grad_y, full), np.shape(y))
+            grad_p = np.broadcast_to(grad_p, np.broadcast_shapes(grad_p.shape, full))
         return grad_y, unbroadcast(grad_p, np.shape(p_raw))
