@@ -63,10 +63,11 @@ def main() -> None:
     history, lrs = study_history(params.study.batch_sizes)
     summary = summary_table(history, lrs)
     curves = curves_table(history, params.data.n_train)
-    published, published_lrs = None, {}
     published = read_csv(RUNS_DIR / "published" / "history.csv")
-    for key, m in read_json(RUNS_DIR / "published" / "metrics.json").items():
-        published_lrs[int(key.removeprefix("bs_"))] = m["lr"]
+    published_lrs = {
+        int(key.removeprefix("bs_")): m["lr"]
+        for key, m in read_json(RUNS_DIR / "published" / "metrics.json").items()
+    }
     baseline = read_json(RUNS_DIR / "baseline" / "metrics.json")
 
     write_text(REPORTS_DIR / "summary.csv", table_csv(summary))
