@@ -36,10 +36,10 @@ format: install ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix .
 
 params: install ## Compose conf/ into params.yaml (dvc repro does not; dvc exp run does)
-	$(VENV)/bin/python -m batchgraph.config
+	$(VENV)/bin/python -m batchgraph.study.config
 
 check-params: install ## Fail if params.yaml is not the composition of conf/
-	$(VENV)/bin/python -m batchgraph.config --check
+	$(VENV)/bin/python -m batchgraph.study.config --check
 
 study: params ## Run the study (dvc repro) and print the summary table
 	$(VENV)/bin/dvc repro
@@ -49,7 +49,7 @@ plots: install ## Write DVC's plots page (dvc_plots/index.html)
 	$(VENV)/bin/dvc plots show
 
 prune: install ## Remove runs/bs_<B>/ folders of batch sizes no longer in params.yaml
-	$(VENV)/bin/python -m batchgraph.stages.prune
+	$(VENV)/bin/python -m batchgraph.stages prune
 
 bench: install ## Time the engine against hand-fused NumPy (and PyTorch if installed)
 	$(VENV)/bin/python -m benchmarks.run

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from batchgraph import SGD
-from batchgraph.data import batch_bounds, make_dataset
-from batchgraph.models import LogisticRegression
-from batchgraph.nodes import EPS
-from batchgraph.train import init_weights
+from batchgraph.study.data import batch_bounds, make_dataset
+from batchgraph.study.models import LogisticRegression
+from batchgraph.engine.nodes import EPS
+from batchgraph.study.train import init_weights
 
 MEANS = [[1, 2], [1, -2]]
 LR = 0.01

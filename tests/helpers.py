@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +21,31 @@ def write_params(folder: Path, params: dict) -> None:
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def stage_args(stage: str, item: str | None = None) -> list[str]:
+    """The arguments dvc.yaml passes to ``stage`` (its paths), ``${item}`` filled in for a foreach stage."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].get(stage)
+    if spec is None:
+        return []
+    cmd = spec.get("do", spec)["cmd"]
+    if item is not None:
+        cmd = cmd.replace("${item}", item)
+    words = shlex.split(cmd)
+    return words[words.index(stage) + 1 :]
+
+
 def run_stage(folder: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
-    """``python -m batchgraph.stages.<stage>`` in ``folder``, as DVC would run it."""
+    """``python -m batchgraph.stages <stage>`` in ``folder`` with dvc.yaml's paths, as DVC would run it.
+
+    For ``train``, ``--batch-size B`` among ``args`` picks the foreach item."""
+    args = list(args)
+    item = None
+    if "--batch-size" in args:
+        i = args.index("--batch-size")
+        item = args[i + 1]
+        del args[i : i + 2]
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     return subprocess.run(
-        [sys.executable, "-m", f"batchgraph.stages.{stage}", *args],
+        [sys.executable, "-m", "batchgraph.stages", stage, *stage_args(stage, item), *args],
         cwd=folder,
         env=env,
         capture_output=True,

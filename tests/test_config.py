@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgraph.config import Params, ParamsError, compose, load_params, validate_params
+from batchgraph.study.config import Params, ParamsError, compose, load_params, validate_params
 from helpers import ROOT, default_params, run_stage, set_key, write_params
 
 

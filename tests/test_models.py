@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchgraph.models import LogisticRegression
+from batchgraph.study.models import LogisticRegression
 
 
 @pytest.mark.parametrize("n_models", [1, 3])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from batchgraph import BCE, Add, Graph, Input, Linear, Multiply, Parameter, Sigmoid
-from batchgraph.nodes import EPS, unbroadcast
+from batchgraph.engine.nodes import EPS, unbroadcast
 from conftest import check_grads
 
 

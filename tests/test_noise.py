@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchgraph.data import make_dataset
-from batchgraph.models import LogisticRegression
-from batchgraph.noise import (
+from batchgraph.study.data import make_dataset
+from batchgraph.study.models import LogisticRegression
+from batchgraph.study.noise import (
     measured_batch_variance,
     noise_stats,
     per_example_gradients,
     predicted_batch_variance,
 )
-from batchgraph.train import fit, steps_to_target
+from batchgraph.study.train import fit, steps_to_target
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from batchgraph.stages import _io
+from batchgraph.study import io as _io
 from helpers import default_params, run_stage, set_key, write_params
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from batchgraph.config import compose as compose_params
+from batchgraph.study.config import compose as compose_params
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

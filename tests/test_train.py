@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from batchgraph import BCE, Graph, Input, Linear, Sigmoid
-from batchgraph.data import make_dataset
-from batchgraph.train import fit
+from batchgraph.study.data import make_dataset
+from batchgraph.study.train import fit
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
-"""batchgraph: a small, exact NumPy computation graph, and a batch-size study built on it."""
+"""batchgraph: a small, exact NumPy computation graph, and a batch-size study built on it.
 
-from .graph import Graph, Input, Node, Parameter
-from .nodes import BCE, Add, Linear, Multiply, Sigmoid
-from .optim import SGD, scaled_lr
+The engine's names are importable from here (``from batchgraph import Graph, Linear``) and are
+loaded on first use, so that a study stage importing ``batchgraph.study…`` does not load the
+engine unless it uses it.
+"""
+
+from importlib import import_module
 
 __all__ = [
     "BCE",
@@ -18,3 +21,13 @@ __all__ = [
     "scaled_lr",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(import_module(".engine", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

@@ -15,11 +15,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import report as rep
-from .config import load_params
-from .stages._io import DataError, main_guard, write_dir, write_text
-from .stages.aggregate import study_history, table_csv
-from .stages.report import png
+from .report import figures as rep
+from .study.config import load_params
+from .study.io import DataError, main_guard, write_dir, write_text
+from .tables.summary import curves_table, markdown_table, study_history, summary_table, table_csv
 
 
 def find_points(sweep_dir: Path) -> list[Path]:
@@ -59,8 +58,8 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
         params = load_params(point / "params.yaml")
         history, lrs = study_history(params.study.batch_sizes, point / "runs")
         overrides[name] = point_overrides(point)
-        tables.append(rep.summary_table(history, lrs).assign(point=name))
-        curves[name] = rep.curves_table(history, params.data.n_train)
+        tables.append(summary_table(history, lrs).assign(point=name))
+        curves[name] = curves_table(history, params.data.n_train)
     columns = list(dict.fromkeys(k for o in overrides.values() for k in o))
     summary = pd.concat(tables, ignore_index=True)
     for key in columns:
@@ -76,17 +75,17 @@ def main(argv=None) -> None:
     summary, curves, columns = collect(args.sweep_dir)
     out = args.sweep_dir
     write_text(out / "summary.csv", table_csv(summary))
-    write_text(out / "summary.md", rep.markdown_table(summary))
-    figures = {"final_vs_batch.png": png(rep.sweep_figure(summary, columns))}
+    write_text(out / "summary.md", markdown_table(summary))
+    figures = {"final_vs_batch.png": rep.png(rep.sweep_figure(summary, columns))}
     for name, c in curves.items():
         rows = summary[summary["point"] == name]
         note = ", ".join(f"{k}={rows.iloc[0][k]}" for k in columns) or name
-        figures[f"{name}/loss_curves.png"] = png(rep.loss_curves_figure(c, title_note=f" ({note})"))
-        figures[f"{name}/final_vs_batch.png"] = png(rep.final_figure(rows))
-        figures[f"{name}/loss_vs_updates.png"] = png(rep.updates_figure(c))
+        figures[f"{name}/loss_curves.png"] = rep.png(rep.loss_curves_figure(c, title_note=f" ({note})"))
+        figures[f"{name}/final_vs_batch.png"] = rep.png(rep.final_figure(rows))
+        figures[f"{name}/loss_vs_updates.png"] = rep.png(rep.updates_figure(c))
     write_dir(out / "figures", figures)
     shown = ["point", *columns, "batch_size", "lr", "train_loss_mean", "test_accuracy_mean", "diverged"]
-    print(rep.markdown_table(summary[shown]), end="")
+    print(markdown_table(summary[shown]), end="")
     print(f"wrote summary.csv, summary.md and {len(figures)} figures in {out}")
 
 

@@ -6,7 +6,7 @@ It composes the project's conf/ (the presets and keys of params.yaml), validates
 trains every study batch size with the stage code. Each job's output dir gets its composed
 ``params.yaml``, ``runs/bs_<B>/`` (as the pipeline's runs/), ``summary.csv`` and ``curves.csv``
 (as the pipeline's reports/). Like the stages it is a command-line front end: its file I/O goes
-through ``stages._io``. ``python -m batchgraph.collect <sweep dir>`` gathers the points.
+through ``study.io``. ``python -m batchgraph.collect <sweep dir>`` gathers the points.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config import Params, ParamsError, validate_params
-from .data import make_dataset
-from .report import curves_table, summary_table
-from .stages._io import write_dir, write_text
-from .stages.aggregate import study_history, table_csv
-from .stages.train import run_files, train_study
+from .study.config import Params, ParamsError, validate_params
+from .study.data import make_dataset
+from .study.io import write_dir, write_text
+from .study.runs import run_files, train_study
+from .tables.summary import curves_table, study_history, summary_table, table_csv
 
 # The repository's conf/, the one DVC composes: this app needs the source checkout (pip install -e .).
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"

@@ -1,1 +1,1 @@
-"""Thin command-line stages, one per dvc.yaml stage: parse arguments, load params, call the library, write."""
+"""The pipeline's stages, one module per dvc.yaml stage: ``python -m batchgraph.stages <stage> [args]``."""

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from ..config import load_params
-from ..train import fit
-from ._io import RUNS_DIR, history_csv, main_guard, read_dataset, rounded, write_dir
+from ..study.config import load_params
+from ..study.io import read_dataset, rounded, write_dir
+from ..study.runs import history_csv
+from ..study.train import fit
 
 
-def main() -> None:
-    params = load_params()
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages baseline", description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data", required=True, help="the data CSV")
+    parser.add_argument("--out", required=True, help="the run folder to write")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
     base, model = params.baseline, params.model
-    data = read_dataset()
+    data = read_dataset(args.data)
     history = fit(
         data,
         batch_size=base.batch_size,
@@ -33,7 +40,7 @@ def main() -> None:
         "b": [rounded(v) for v in history.b[0]],
     }
     write_dir(
-        RUNS_DIR / "baseline",
+        args.out,
         {
             "history.csv": history_csv(history),
             "metrics.json": json.dumps(metrics, indent=2) + "\n",
@@ -41,7 +48,3 @@ def main() -> None:
         },
     )
     print(f"baseline: train loss {metrics['train_loss']}, test accuracy {metrics['test_accuracy']}")
-
-
-if __name__ == "__main__":
-    main_guard(main)

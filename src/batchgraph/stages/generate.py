@@ -1,18 +1,20 @@
-"""Stage `generate`: draw the blobs and write data/blobs.csv."""
+"""Stage `generate`: draw the blobs and write the data CSV."""
 
 from __future__ import annotations
 
-from ..config import load_params
-from ..data import make_dataset
-from ._io import DATA_FILE, dataset_csv, main_guard, write_text
+import argparse
+
+from ..study.config import load_params
+from ..study.data import make_dataset
+from ..study.io import dataset_csv, write_text
 
 
-def main() -> None:
-    d = load_params().data
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages generate", description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", required=True, help="the data CSV to write")
+    args = parser.parse_args(argv)
+    d = load_params(args.params).data
     data = make_dataset(d.n_per_class, d.means, d.std, d.test_fraction, d.seed)
-    write_text(DATA_FILE, dataset_csv(data))
-    print(f"wrote {DATA_FILE}: {len(data.X_train)} train and {len(data.X_test)} test rows")
-
-
-if __name__ == "__main__":
-    main_guard(main)
+    write_text(args.out, dataset_csv(data))
+    print(f"wrote {args.out}: {len(data.X_train)} train and {len(data.X_test)} test rows")

@@ -3,22 +3,34 @@ tr(Σ)/B · (N − B)/(N − 1), for every study batch size -> reports/noise.csv
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
-from ..config import load_params
-from ..noise import measured_batch_variance, noise_stats, per_example_gradients, predicted_batch_variance
-from ..train import init_ensemble
-from ._io import REPORTS_DIR, RUNS_DIR, csv_text, fmt, main_guard, read_dataset, write_text
-from .aggregate import read_json
+from ..study.config import load_params
+from ..study.io import csv_text, fmt, read_dataset, read_json, write_text
+from ..study.noise import (
+    measured_batch_variance,
+    noise_stats,
+    per_example_gradients,
+    predicted_batch_variance,
+)
+from ..study.train import init_ensemble
 
 
-def main() -> None:
-    params = load_params()
-    data = read_dataset()
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages noise", description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data", required=True, help="the data CSV")
+    parser.add_argument("--weights", required=True, help="the Task 2 run's weights.json")
+    parser.add_argument("--out", required=True, help="the CSV to write")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    data = read_dataset(args.data)
     X, y = data.X_train, data.y_train
     N = len(X)
     model, _ = init_ensemble(X.shape[1], [params.baseline.seed], **params.model.model_dump())
-    trained = read_json(RUNS_DIR / "baseline" / "weights.json")
+    trained = read_json(args.weights)
     points = {
         "initial": model.weights(),
         "trained": (np.array(trained["A"])[None], np.array(trained["b"])[None]),
@@ -37,9 +49,5 @@ def main() -> None:
                          fmt(g_sq), fmt(trace), fmt(b_simple)])  # fmt: skip
     header = ["weights", "batch_size", "measured_variance", "measured_stderr", "predicted_variance",
               "batches", "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple"]  # fmt: skip
-    write_text(REPORTS_DIR / "noise.csv", csv_text(header, rows))
-    print(f"wrote {REPORTS_DIR / 'noise.csv'}: {len(rows)} rows")
-
-
-if __name__ == "__main__":
-    main_guard(main)
+    write_text(args.out, csv_text(header, rows))
+    print(f"wrote {args.out}: {len(rows)} rows")

@@ -6,21 +6,23 @@ run in the workspace with other batch sizes) would make `dvc status` report it a
 
 from __future__ import annotations
 
+import argparse
 import shutil
+from pathlib import Path
 
-from ..config import load_params
-from ._io import RUNS_DIR, main_guard
+from ..study.config import load_params
 
 
-def main() -> None:
-    keep = {f"bs_{b}" for b in load_params().study.batch_sizes}
-    stale = sorted(p for p in RUNS_DIR.glob("bs_*") if p.is_dir() and p.name not in keep)
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages prune", description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--runs", default="runs", help="the folder of the run folders")
+    args = parser.parse_args(argv)
+    runs = Path(args.runs)
+    keep = {f"bs_{b}" for b in load_params(args.params).study.batch_sizes}
+    stale = sorted(p for p in runs.glob("bs_*") if p.is_dir() and p.name not in keep)
     for path in stale:
         shutil.rmtree(path)
         print(f"removed {path}")
     if not stale:
-        print(f"nothing to prune: every folder in {RUNS_DIR}/ belongs to study.batch_sizes")
-
-
-if __name__ == "__main__":
-    main_guard(main)
+        print(f"nothing to prune: every folder in {runs}/ belongs to study.batch_sizes")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from ..config import load_params
-from ._io import RUNS_DIR, final_metrics, history_csv, main_guard, read_dataset, write_dir
-from .train import train_study
+from ..study.config import load_params
+from ..study.io import read_dataset, write_dir
+from ..study.runs import final_metrics, history_csv, train_study
 
 
-def main() -> None:
-    params = load_params()
-    data = read_dataset()
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages published", description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data", required=True, help="the data CSV")
+    parser.add_argument("--out", required=True, help="the run folder to write")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    data = read_dataset(args.data)
     parts, metrics = [], {}
     for B in params.study.batch_sizes:
         history = train_study(params, data, B, lr_scaling="inverse")
@@ -19,14 +25,10 @@ def main() -> None:
         parts.append(text if not parts else text.split("\n", 1)[1])
         metrics[f"bs_{B}"] = final_metrics(history)
     write_dir(
-        RUNS_DIR / "published",
+        args.out,
         {
             "history.csv": "".join(parts),
             "metrics.json": json.dumps(metrics, indent=2) + "\n",
         },
     )
     print("published: " + ", ".join(f"{k} {v['train_loss']}" for k, v in metrics.items()))
-
-
-if __name__ == "__main__":
-    main_guard(main)

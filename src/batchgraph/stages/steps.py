@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
-from ..config import load_params
-from ..train import steps_to_target
-from ._io import REPORTS_DIR, csv_text, fmt, main_guard, read_dataset, write_text
+from ..study.config import load_params
+from ..study.io import csv_text, fmt, read_dataset, write_text
+from ..study.train import steps_to_target
 
 
-def main() -> None:
-    params = load_params()
-    data = read_dataset()
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages steps", description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data", required=True, help="the data CSV")
+    parser.add_argument("--out", required=True, help="the CSV to write")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    data = read_dataset(args.data)
     cfg = params.steps
     settings = params.model.model_dump() | params.train.model_dump(exclude={"lr_scaling", "epochs"})
     rows = []
@@ -28,8 +35,4 @@ def main() -> None:
             rows.append([B, rule, fmt(lr), fmt(mean), fmt(std), len(reached), len(steps)])
         print(f"steps@{rule}: " + ", ".join(f"B={r[0]} {r[3]}" for r in rows if r[1] == rule))
     header = ["batch_size", "lr_scaling", "lr", "steps_mean", "steps_std", "reached", "seeds"]
-    write_text(REPORTS_DIR / "steps_to_target.csv", csv_text(header, rows))
-
-
-if __name__ == "__main__":
-    main_guard(main)
+    write_text(args.out, csv_text(header, rows))

@@ -6,14 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine import SGD, scaled_lr
+from .columns import HISTORY_COLUMNS, NOISE_COLUMNS
 from .data import Dataset, batch_bounds
 from .models import LogisticRegression
 from .noise import noise_stats
-from .optim import SGD, scaled_lr
 
-HISTORY_COLUMNS = ("epoch_loss", "train_loss", "test_loss", "test_accuracy")
-# Measured on the full training set at the start of each epoch (see noise.py).
-NOISE_COLUMNS = ("grad_sq_norm", "grad_cov_trace", "b_simple")
 # Clipped BCE cannot overflow, so divergence shows as a loss that climbs past where training
 # started: a run has diverged once its train loss exceeds this many times its initial loss.
 DIVERGENCE_FACTOR = 2.0

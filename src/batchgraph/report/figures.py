@@ -1,76 +1,13 @@
-"""Tables (pandas) and figures (matplotlib) from the study's results; no training and no file I/O here."""
+"""The report's figures (matplotlib) from the study's tables; no training and no file I/O here."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pandas as pd
 
-from .train import HISTORY_COLUMNS, NOISE_COLUMNS
-
-# Task 4 of the course report, final loss per batch size, as printed there.
-PUBLISHED_LOSSES = {
-    1: 0.090,
-    2: 0.121,
-    4: 0.218,
-    8: 0.434,
-    16: 0.559,
-    32: 0.656,
-    64: 0.734,
-    128: 0.718,
-    150: 0.703,
-}
-METRICS = list(HISTORY_COLUMNS)
-
-
-def final_epoch(history: pd.DataFrame) -> pd.DataFrame:
-    """The last epoch's row of every (batch_size, seed) run."""
-    last = history.groupby(["batch_size", "seed"])["epoch"].transform("max")
-    return history[history["epoch"] == last]
-
-
-def summary_table(history: pd.DataFrame, lrs: dict[int, float]) -> pd.DataFrame:
-    """One row per batch size: updates, lr, and each metric's mean and std over seeds.
-
-    ``history`` is the long table of every run (``batch_size, seed, epoch, updates, …``);
-    diverged runs (NaN) are left out of the mean and counted in ``diverged``.
-    """
-    final = final_epoch(history)
-    grouped = final.groupby("batch_size")
-    table = pd.DataFrame({"updates": grouped["updates"].max()})
-    table["lr"] = pd.Series(lrs)
-    for metric in METRICS:
-        table[f"{metric}_mean"] = grouped[metric].mean()
-        table[f"{metric}_std"] = grouped[metric].std(ddof=1)
-    table["seeds"] = grouped["seed"].count()
-    table["diverged"] = grouped[METRICS[1]].apply(lambda s: int(s.isna().sum()))
-    return table.reset_index()
-
-
-def curves_table(history: pd.DataFrame, n_train: int) -> pd.DataFrame:
-    """Long format for plots: per batch size and epoch, each loss's mean and std over seeds."""
-    grouped = history.groupby(["batch_size", "epoch"])
-    table = grouped[["updates"]].max()
-    table.insert(1, "samples", table.index.get_level_values("epoch") * n_train)
-    for metric in [*METRICS, *(c for c in NOISE_COLUMNS if c in history)]:
-        table[metric] = grouped[metric].mean()
-        table[f"{metric}_std"] = grouped[metric].std(ddof=1)
-    return table.reset_index()
-
-
-def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
-    """A pipe table; floats with ``digits`` significant digits, NaN as ``diverged``."""
-
-    def cell(v) -> str:
-        if isinstance(v, float | np.floating):
-            return "diverged" if np.isnan(v) else f"{v:.{digits}g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
-# ---- figures ----------------------------------------------------------------------------------
+from ..tables.summary import PUBLISHED_LOSSES
 
 
 def _plt():
@@ -90,6 +27,15 @@ def _plt():
         }
     )
     return plt
+
+
+def png(fig) -> bytes:
+    """The figure as PNG bytes without the matplotlib version stamp, so re-runs are byte-identical."""
+    plt = _plt()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def _batch_colors(batch_sizes):
@@ -136,7 +82,7 @@ def data_figure(X_train, y_train, X_test, y_test):
 
 def baseline_figure(X_train, y_train, X_test, y_test, A, b, history: pd.DataFrame):
     """Task 2: the probability contour with the data, and the loss per epoch."""
-    from .nodes import sigmoid
+    from ..engine.nodes import sigmoid
 
     plt = _plt()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5))

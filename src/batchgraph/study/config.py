@@ -13,11 +13,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .io import UserError
+
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"
 
 
-class ParamsError(Exception):
+class ParamsError(UserError):
     """A params file that is missing, unreadable or breaks the schema; the message is one line."""
 
 
@@ -211,11 +213,11 @@ def compose(overrides: list[str] = (), conf_dir: str | Path = CONF_DIR) -> str:
 
 
 def main(argv=None) -> None:
-    """``python -m batchgraph.config [--check] [OVERRIDE ...]``: write (or check) params.yaml from conf/."""
+    """``python -m batchgraph.study.config [--check] [OVERRIDE ...]``: write or check params.yaml."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.config", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.study.config", description=main.__doc__)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. study=seed_published")
     parser.add_argument("--check", action="store_true", help="exit 1 if params.yaml differs from conf/")
     parser.add_argument("--output", default=PARAMS_FILE)

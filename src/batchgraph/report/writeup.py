@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .graph import Graph, Input, Parameter
-from .nodes import Linear
-from .report import PUBLISHED_LOSSES, markdown_table
+from ..engine import Graph, Input, Linear, Parameter
+from ..tables.summary import PUBLISHED_LOSSES, markdown_table
 
 # Task 1 of the course report: its mock data and the values it printed (its Figure 1.2).
 MOCK = {

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .nodes import sigmoid
+from ..engine.nodes import sigmoid
 
 
 def per_example_gradients(A, b, X, y):

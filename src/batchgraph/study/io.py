@@ -1,4 +1,4 @@
-"""File I/O for the stages: atomic writes, the data CSV, run histories. No pickle anywhere."""
+"""File I/O for the stages: atomic writes, CSV and JSON, the data file, one-line user errors. No pickle."""
 
 from __future__ import annotations
 
@@ -15,17 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ParamsError
-from ..data import Dataset
-from ..train import HISTORY_COLUMNS, NOISE_COLUMNS, History
+from .data import Dataset
 
-DATA_FILE = Path("data/blobs.csv")
-RUNS_DIR = Path("runs")
-REPORTS_DIR = Path("reports")
 SPLITS = ("train", "test")
 
 
-class DataError(Exception):
+class UserError(Exception):
+    """An error the user can cause and mend (bad params, a missing or damaged file): one line."""
+
+
+class DataError(UserError):
     """A missing or damaged input file; the message names the file and what is wrong."""
 
 
@@ -33,7 +32,7 @@ def main_guard(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; a user-caused error becomes one line on stderr and exit status 1."""
     try:
         main()
-    except (ParamsError, DataError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
@@ -117,7 +116,7 @@ def dataset_csv(data: Dataset) -> str:
     return csv_text(header, rows)
 
 
-def read_dataset(path: str | Path = DATA_FILE) -> Dataset:
+def read_dataset(path: str | Path) -> Dataset:
     """Read and check the data CSV; a DataError names the file, the line and what is wrong."""
     path = Path(path)
     try:
@@ -165,30 +164,12 @@ def read_dataset(path: str | Path = DATA_FILE) -> Dataset:
     )
 
 
-RECORDED = (*HISTORY_COLUMNS, *NOISE_COLUMNS)
-HISTORY_HEADER = ("seed", "epoch", "updates", *RECORDED)
-
-
-def history_csv(history: History, extra: dict | None = None) -> str:
-    """One row per seed and epoch; ``extra`` columns (e.g. batch_size) go first."""
-    extra = extra or {}
-    rows = []
-    for i, seed in enumerate(history.seeds):
-        for e in range(history.epochs):
-            values = [fmt(getattr(history, c)[i, e]) for c in RECORDED]
-            rows.append([*extra.values(), seed, e + 1, int(history.updates[i, e]), *values])
-    return csv_text([*extra, *HISTORY_HEADER], rows)
-
-
-def final_metrics(history: History) -> dict:
-    """Final-epoch means over the runs that did not diverge, and which runs diverged."""
-    ok = history.diverged_epoch == 0
-    out = {}
-    for c in HISTORY_COLUMNS:
-        values = getattr(history, c)[ok, -1]
-        out[c] = rounded(float(values.mean())) if len(values) else None
-    out["updates"] = int(history.updates[0, -1])
-    out["lr"] = rounded(history.lr)
-    out["diverged_runs"] = int((~ok).sum())
-    out["diverged_at_epoch"] = {str(s): int(e) for s, e in zip(history.seeds, history.diverged_epoch) if e}
-    return out
+def read_json(path: str | Path):
+    """A JSON file; a DataError names the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run `dvc repro` to compute it") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: is not valid JSON ({exc})") from None

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Graph, Input, Parameter
-from .nodes import BCE, Add, Linear, Multiply, Sigmoid
+from ..engine import BCE, Add, Graph, Input, Linear, Multiply, Parameter, Sigmoid
 
 GRAPHS = ("linear", "scalar")
 
