@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from batchgraph import SGD
+from batchgraph.engine.nodes import EPS
 from batchgraph.study.data import batch_bounds, make_dataset
 from batchgraph.study.models import LogisticRegression
-from batchgraph.engine.nodes import EPS
 from batchgraph.study.train import init_weights
 
 MEANS = [[1, 2], [1, -2]]
