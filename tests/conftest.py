@@ -51,3 +51,17 @@ def check_grads(op, *values, rng=None, rtol=1e-6, atol=1e-8, leaf=Parameter):
 
 
 __all__ = ["Input", "check_grads", "numeric_grad"]
+
+
+@pytest.fixture(scope="session")
+def computed(tmp_path_factory):
+    """A copy of the working tree after one cold `dvc repro --force`: its DVC cache holds every output.
+
+    This is the pipeline check: forced, every stage runs, and `git status` is clean after it.
+    """
+    from pipeline import copy_worktree, dvc, sh
+
+    repo = copy_worktree(tmp_path_factory.mktemp("computed") / "repo")
+    log = dvc(repo, "repro", "--force").stdout
+    status = sh(repo, "git", "status", "--porcelain").stdout
+    return {"repo": repo, "cache": repo / ".dvc" / "cache", "log": log, "status": status}

@@ -1,141 +1,178 @@
-"""End to end on a copy of the repository: the committed results are what the code produces,
-DVC re-runs only what a change touches, failures lose nothing, and DVC's views work."""
+"""End to end on copies of the repository: the committed results are what the code produces, DVC
+re-runs exactly what a change touches, and whatever was computed before is restored from DVC's
+cache (here, from a queued experiment, from a shared remote, after a failure), never recomputed."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+import time
 
 import pandas as pd
 import pytest
 import yaml
 
-from helpers import ROOT
+from pipeline import COMPUTING, ROOT, clone, dvc, ran, restored, sh, snapshot
 
 pytestmark = pytest.mark.slow
-OUTPUTS = ("dvc.lock", "data", "runs", "reports")
+TABLES = ("reports",)
 
 
-def sh(cwd, *cmd, check=True):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if check and result.returncode:
-        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result
+def stages() -> set[str]:
+    """Every stage of dvc.yaml with foreach items expanded, as `dvc status` names them."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    names = set()
+    for name, stage in spec.items():
+        if "foreach" in stage:
+            section, key = stage["foreach"].strip("${}").split(".")
+            names |= {f"{name}@{item}" for item in params[section][key]}
+        elif "matrix" not in stage:
+            names.add(name)
+    return names
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    files = {}
-    for name in OUTPUTS:
-        path = folder / name
-        for f in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
-            files[str(f.relative_to(folder))] = f.read_bytes()
-    return files
+def stale(repo) -> set[str]:
+    return set(json.loads(dvc(repo, "status", "--json").stdout or "{}"))
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """The working tree's files (tracked and new, not ignored) in a fresh git repository."""
-    dest = tmp_path_factory.mktemp("pipeline") / "repo"
-    listed = sh(ROOT, "git", "ls-files", "-co", "--exclude-standard", "-z").stdout.split("\0")
-    for name in filter(None, listed):
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    sh(dest, "git", "init", "-q")
-    sh(dest, "git", "add", "-A")
-    sh(dest, "git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", "snapshot")
-    return dest
+@pytest.fixture
+def repo(tmp_path, computed):
+    """A clone of the computed copy that shares its DVC cache: the workspace as after `dvc pull`."""
+    return clone(computed["repo"], tmp_path / "clone", cache=computed["cache"])
 
 
-def stale_stages(repo) -> set[str]:
-    return set(json.loads(sh(repo, "dvc", "status", "--json").stdout or "{}"))
+def test_a_cold_repro_regenerates_the_committed_results(computed):
+    assert stages() <= ran(computed["log"]), computed["log"]
+    assert computed["status"] == "", f"dvc repro changed committed files:\n{computed['status']}"
+    assert dvc(computed["repo"], "status", "-q", check=False).returncode == 0
 
 
-def test_committed_lock_is_current(repo):
-    assert sh(repo, "dvc", "status", "-q", check=False).returncode == 0, sh(repo, "dvc", "status").stdout
+def test_a_clone_with_the_cache_is_up_to_date_without_running_anything(repo):
+    assert dvc(repo, "status", "-q", check=False).returncode == 0
+    assert "Data and pipelines are up to date" in dvc(repo, "repro").stdout
 
 
-def test_forced_repro_regenerates_the_committed_bytes(repo):
+def test_returning_to_params_computed_before_restores_every_computing_stage(repo, capsys):
+    timings, logs, tables = [], [], []
+    for lr in ("0.02", "0.03", "0.02"):
+        start = time.perf_counter()
+        logs.append(dvc(repo, "exp", "run", "-S", f"train.lr={lr}").stdout)
+        timings.append(time.perf_counter() - start)
+        tables.append(snapshot(repo, TABLES))
+    computing = {s for s in ran(logs[0]) if COMPUTING.match(s)}
+    assert {"train@1", "train@150", "published", "steps"} <= computing
+    assert not {s for s in ran(logs[2]) if COMPUTING.match(s)}, logs[2]
+    assert computing <= restored(logs[2]), logs[2]
+    assert tables[2] == tables[0] and tables[1] != tables[0]
+    with capsys.disabled():
+        print(f"\n  lr 0.02 first {timings[0]:.1f} s, 0.03 {timings[1]:.1f} s, 0.02 again {timings[2]:.1f} s")
+
+
+def test_queued_experiments_compute_a_shared_stage_once(repo):
+    dvc(repo, "exp", "run", "--queue", "-S", "train.lr=0.05", "-n", "first")
+    dvc(repo, "exp", "run", "--queue", "-S", "train.lr=0.05", "-S", "baseline.lr=0.02", "-n", "second")
+    dvc(repo, "exp", "run", "--run-all", "-j", "1")
+    first = dvc(repo, "queue", "logs", "first").stdout
+    second = dvc(repo, "queue", "logs", "second").stdout
+    assert {"train@1", "train@150", "published"} <= ran(first)
+    assert "baseline" in ran(second)
+    assert {"train@1", "train@150", "published"} <= restored(second), second
+    assert not {s for s in ran(second) if s.startswith("train@")}, second
+
+
+def test_a_remote_shares_results_with_another_clone(tmp_path, repo):
+    remote = tmp_path / "remote"
+    dvc(repo, "remote", "add", "-d", "--local", "shared", str(remote))
+    dvc(repo, "exp", "run", "-S", "train.lr=0.06")
+    expected = snapshot(repo, TABLES)
+    dvc(repo, "push", "--run-cache")
+    sh(repo, "git", "checkout", "--", ".")
+
+    other = clone(repo, tmp_path / "other")  # its own, empty, DVC cache
+    dvc(other, "remote", "add", "-d", "--local", "shared", str(remote))
+    log = dvc(other, "exp", "run", "--pull", "-S", "train.lr=0.06").stdout
+    assert not {s for s in ran(log) if COMPUTING.match(s)}, log
+    # the stages the lr changes come from the remote's run cache; the rest are pulled unchanged
+    assert {"train@1", "train@150", "published", "steps"} <= restored(log), log
+    assert snapshot(other, TABLES) == expected
+    assert dvc(other, "status", "-q", check=False).returncode == 0
+
+
+def test_after_a_failed_stage_repro_restores_the_last_good_outputs(repo):
     before = snapshot(repo)
-    sh(repo, "dvc", "repro", "--force")
-    after = snapshot(repo)
-    assert sorted(after) == sorted(before)
-    changed = [name for name in before if before[name] != after[name]]
-    assert changed == [], f"regenerated outputs differ from the committed ones: {changed}"
-    assert sh(repo, "dvc", "status", "-q", check=False).returncode == 0
-    assert "Data and pipelines are up to date" in sh(repo, "dvc", "repro").stdout
+    text = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(text.replace("lr: 0.01\n  lr_scaling", "lr: -1\n  lr_scaling", 1))
+    result = dvc(repo, "repro", check=False)
+    assert result.returncode != 0
+    assert "params.yaml: train.lr must be greater than 0, got -1" in result.stderr + result.stdout
+    (repo / "params.yaml").write_text(text)
+    log = dvc(repo, "repro").stdout
+    assert not {s for s in ran(log) if COMPUTING.match(s)}, log
+    assert dvc(repo, "status", "-q", check=False).returncode == 0
+    assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "changed", "unchanged"),
+    [
+        ("src/batchgraph/report/figures.py", {"report"}, None),
+        ("src/batchgraph/tables/summary.py", {"aggregate", "report"}, {"train@1", "noise", "generate"}),
+        ("src/batchgraph/study/noise.py", {"train@1", "train@150", "noise"}, None),
+        (
+            "src/batchgraph/engine/optim.py",
+            {"train@1", "baseline", "steps", "report"},
+            {"generate", "aggregate"},
+        ),
+    ],
+)
+def test_a_code_edit_marks_exactly_the_stages_it_can_change(repo, path, changed, unchanged):
+    with open(repo / path, "a", encoding="utf-8") as f:
+        f.write("\n# edited\n")
+    found = stale(repo)
+    if unchanged is None:
+        assert found == changed if changed == {"report"} else changed <= found, found
+    else:
+        assert changed <= found and not (unchanged & found), found
 
 
 def test_changing_lr_touches_training_but_not_data_or_baseline(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["lr"] = 0.02
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        stale = stale_stages(repo)
-        assert {f"train@{b}" for b in params["study"]["batch_sizes"]} <= stale
-        assert "generate" not in stale and "baseline" not in stale
-    finally:
-        sh(repo, "git", "checkout", "--", "params.yaml")
+    found = stale(repo)
+    assert {f"train@{b}" for b in params["study"]["batch_sizes"]} <= found
+    assert "generate" not in found and "baseline" not in found
 
 
 def test_adding_a_batch_size_runs_only_that_training_stage(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["study"]["batch_sizes"].append(3)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        stale = stale_stages(repo)
-        assert "train@3" in stale and "aggregate" in stale
-        assert not {f"train@{b}" for b in (1, 2, 150)} & stale
-        assert "generate" not in stale and "baseline" not in stale
-    finally:
-        sh(repo, "git", "checkout", "--", "params.yaml")
-
-
-def test_a_failed_repro_loses_nothing(repo):
-    before = snapshot(repo)
-    text = (repo / "params.yaml").read_text()
-    (repo / "params.yaml").write_text(text.replace("lr: 0.01\n  lr_scaling", "lr: -1\n  lr_scaling", 1))
-    result = sh(repo, "dvc", "repro", check=False)
-    assert result.returncode != 0
-    assert "params.yaml: train.lr must be greater than 0, got -1" in result.stderr + result.stdout
-    (repo / "params.yaml").write_text(text)
-    sh(repo, "dvc", "checkout")
-    assert sh(repo, "dvc", "status", "-q", check=False).returncode == 0
-    after = snapshot(repo)
-    assert {k: v for k, v in after.items() if k != "dvc.lock"} == {
-        k: v for k, v in before.items() if k != "dvc.lock"
-    }
+    found = stale(repo)
+    assert "train@3" in found and "aggregate" in found
+    assert not {f"train@{b}" for b in (1, 2, 150)} & found
+    assert "generate" not in found and "baseline" not in found
 
 
 def test_dvc_views_metrics_and_plots(repo):
-    metrics = sh(repo, "dvc", "metrics", "show", "--json").stdout
-    assert "bs_150" in metrics and "test_accuracy" in metrics
-    sh(repo, "dvc", "plots", "show", "-o", "dvc_plots")
+    metrics = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    values = next(iter(metrics.values()))["data"]["reports/metrics.json"]["data"]
+    committed = json.loads((ROOT / "reports/metrics.json").read_text())
+    assert values == committed
+    dvc(repo, "plots", "show", "-o", "dvc_plots")
     page = (repo / "dvc_plots" / "index.html").read_text()
-    assert "batch_size" in page and "loss_per_epoch" in page
+    assert "loss_per_update" in page and "reports/figures/final_vs_batch.png" in page
 
 
-def test_experiment_with_an_override_shows_in_params_diff(repo):
-    sh(repo, "dvc", "exp", "run", "-S", "train.lr=0.02")
-    diff = sh(repo, "dvc", "params", "diff", "--json").stdout
-    change = json.loads(diff)["params.yaml"]["train.lr"]
-    assert (change["old"], change["new"]) == (0.01, 0.02)
-    sh(repo, "git", "checkout", "--", ".")
-    sh(repo, "dvc", "checkout", "--force")
+def test_an_experiment_with_an_override_shows_in_params_diff(repo):
+    dvc(repo, "exp", "run", "-S", "train.lr=0.04")
+    change = json.loads(dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]["train.lr"]
+    assert (change["old"], change["new"]) == (0.01, 0.04)
 
 
-def test_published_preset_reproduces_the_published_curve(repo):
-    sh(repo, "dvc", "exp", "run", "-S", "study=seed_published")
-    try:
-        summary = pd.read_csv(repo / "reports/summary.csv").set_index("batch_size")["train_loss_mean"]
-        assert 0.05 < summary[1] < 0.15
-        assert (summary[[32, 64, 128, 150]] > 0.55).all()
-        assert "Preset `seed_published`" in (repo / "reports/report.md").read_text()
-    finally:
-        sh(repo, "git", "checkout", "--", ".")
+def test_the_published_preset_reproduces_the_published_curve(repo):
+    dvc(repo, "exp", "run", "-S", "study=seed_published")
+    summary = pd.read_csv(repo / "reports/summary.csv").set_index("batch_size")["train_loss_mean"]
+    assert 0.05 < summary[1] < 0.15
+    assert (summary[[32, 64, 128, 150]] > 0.55).all()
+    assert "Preset `seed_published`" in (repo / "reports/report.md").read_text()

@@ -1,4 +1,5 @@
-"""Stage `aggregate`: runs/bs_<B>/ for every study batch size -> reports/ tables and DVC metrics."""
+"""Stage `aggregate`: the runs of every study batch size, the published-code runs, the gradient-noise
+and steps-to-target measurements -> the tables in reports/ and DVC metrics."""
 
 from __future__ import annotations
 
@@ -21,9 +22,7 @@ from ..tables.summary import (
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m batchgraph.stages aggregate", description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument(
-        "--runs", required=True, help="the folder of the run folders (bs_<B>, published, baseline)"
-    )
+    parser.add_argument("--runs", required=True, help="the folder of the runs and measurements")
     parser.add_argument("--out", required=True, help="the folder to write the tables and metrics.json into")
     args = parser.parse_args(argv)
     params = load_params(args.params)
@@ -43,6 +42,9 @@ def main(argv=None) -> None:
     write_text(out / "curves.csv", table_csv(curves))
     write_text(out / "published_summary.csv", table_csv(summary_table(published, published_lrs)))
     write_json(out / "metrics.json", metrics_json(summary, baseline))
+    for name in ("noise.csv", "steps_to_target.csv"):  # checked, then kept byte for byte
+        read_csv(runs / name)
+        write_text(out / name, (runs / name).read_text(encoding="utf-8"))
     shown = [
         "batch_size",
         "updates",
