@@ -15,6 +15,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from batchgraph.study.config import compose as compose_params
+from pipeline import clone
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -84,14 +85,16 @@ def test_collect_without_points_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_default_point_is_the_pipelines_study(tmp_path):
-    """The sweep app trains through the stage code: same params.yaml, runs/ and report tables."""
+def test_the_default_point_is_the_pipelines_study(tmp_path, computed):
+    """The sweep app trains through the library the stages use: same params.yaml, runs/ and tables."""
     out = tmp_path / "point"
     sweep(f"hydra.run.dir={out}")
     assert (out / "params.yaml").read_bytes() == (ROOT / "params.yaml").read_bytes()
     assert (out / "summary.csv").read_bytes() == (ROOT / "reports" / "summary.csv").read_bytes()
     assert (out / "curves.csv").read_bytes() == (ROOT / "reports" / "curves.csv").read_bytes()
-    for run_dir in (ROOT / "runs").glob("bs_*"):
+    run_dirs = sorted((computed["repo"] / "runs").glob("bs_*"))
+    assert len(run_dirs) == 9
+    for run_dir in run_dirs:
         for name in ("history.csv", "metrics.json"):
             assert (out / "runs" / run_dir.name / name).read_bytes() == (run_dir / name).read_bytes()
 
@@ -149,9 +152,8 @@ def dvc(*args, cwd, env, timeout=120):
 
 
 @pytest.mark.slow
-def test_dvc_queue_grid_with_two_workers(tmp_path):
-    repo = tmp_path / "repo"
-    run(["git", "clone", "-q", str(ROOT), str(repo)])
+def test_dvc_queue_grid_with_two_workers(tmp_path, computed):
+    repo = clone(computed["repo"], tmp_path / "repo", cache=computed["cache"])
     # stages run `python` from PATH; PYTHONPATH makes them import the clone's code, not ROOT's
     env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo / "src")}
     grid = ["-S", "train.lr=0.003,0.01", "-S", "study=seed_report,linear_scaling", "-S", SMALL]
@@ -184,8 +186,8 @@ def test_dvc_queue_grid_with_two_workers(tmp_path):
         for B in (1, 150):
             assert exp[f"bs_{B}.train_loss"] == pytest.approx(summary.loc[B, "train_loss_mean"], rel=1e-5)
 
-    # a grid over train.* and study presets leaves data and the Task 2 baseline alone: with
-    # `persist: true` outputs there is no run-cache, so DVC skips them as unchanged in each copy
+    # a grid over train.* and study presets leaves data and the Task 2 baseline alone: DVC skips
+    # them as unchanged in each experiment's copy
     for name in exps["Experiment"]:
         log = dvc("queue", "logs", name, cwd=repo, env=env)
         for stage in ("generate", "baseline"):
