@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format params check-params study report-show plots prune bench sweep clean
+.PHONY: help install test test-fast lint format params check-params study check-study compare plots prune bench sweep clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -45,6 +45,14 @@ study: params ## Run the study (dvc repro) and print the summary table
 	$(VENV)/bin/dvc repro
 	@echo && cat reports/summary.md
 
+check-study: install ## Fail unless dvc.lock and reports/ are what the code produces (after make study)
+	$(VENV)/bin/dvc status -q || { $(VENV)/bin/dvc status; echo "the pipeline is stale: run make study" >&2; exit 1; }
+	git diff --exit-code --stat dvc.lock reports/
+	@test -z "$$(git status --porcelain)" || { git status --short; echo "make study left files git does not know" >&2; exit 1; }
+
+compare: install ## The experiments side by side at a terminal's width (presets, lr, final losses)
+	$(VENV)/bin/dvc exp show --csv | $(VENV)/bin/python -m batchgraph.compare
+
 plots: install ## Write DVC's plots page (dvc_plots/index.html)
 	$(VENV)/bin/dvc plots show
 
@@ -57,14 +65,13 @@ bench: install ## Time the engine against hand-fused NumPy (and PyTorch if insta
 # `make sweep SWEEP_GRID="-S 'train.epochs=10,40'" SWEEP_JOBS=1` runs another grid.
 SWEEP_GRID ?= -S 'train.lr=0.003,0.01,0.03' -S 'study=seed_report,linear_scaling'
 SWEEP_JOBS ?= 2
-SWEEP_SHOW ?= ^(Experiment|State|train\.lr|study\.name|bs_(1|16|150)\.(train_loss|test_accuracy))$$
 
 sweep: install ## Queue a DVC experiment grid (SWEEP_GRID), run it on SWEEP_JOBS workers, compare
 	$(VENV)/bin/dvc exp run --queue $(SWEEP_GRID)
 	$(VENV)/bin/dvc queue start -j $(SWEEP_JOBS)
 	@while $(VENV)/bin/dvc queue status | grep -E ' (Queued|Running)' >/dev/null; do sleep 5; done
 	$(VENV)/bin/dvc queue status
-	$(VENV)/bin/dvc exp show --md --hide-workspace --sort-by train.lr --drop '.*' --keep '$(SWEEP_SHOW)'
+	$(VENV)/bin/dvc exp show --csv --hide-workspace --sort-by train.lr | $(VENV)/bin/python -m batchgraph.compare
 	@! $(VENV)/bin/dvc queue status | grep -E ' Failed' >/dev/null || \
 		{ echo "some experiments failed: dvc queue logs <name>" >&2; exit 1; }
 

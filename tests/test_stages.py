@@ -103,6 +103,7 @@ def test_damaged_data_is_named_and_nothing_is_written(project, how, message):
 def test_divergence_is_recorded_and_shown_and_other_batch_sizes_complete(project):
     params = default_params()
     shrunk = {"study.batch_sizes": [1, 150], "study.seeds": [0, 1], "train.epochs": 3, "baseline.epochs": 3}
+    shrunk |= {"steps.max_steps": 50, "steps.seeds": [0]}
     for key, value in (shrunk | {"train.lr": 1e3}).items():
         set_key(params, key, value)
     write_params(project, params)
@@ -111,6 +112,8 @@ def test_divergence_is_recorded_and_shown_and_other_batch_sizes_complete(project
         ("train", ("--batch-size", "1")),
         ("train", ("--batch-size", "150")),
         ("published", ()),
+        ("noise", ()),
+        ("steps", ()),
         ("aggregate", ()),
     ]
     for stage, args in stages:

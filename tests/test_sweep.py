@@ -76,11 +76,37 @@ def test_a_bad_override_is_one_line(tmp_path):
     assert not (tmp_path / "run" / "runs").exists()
 
 
+def test_one_refused_point_costs_only_itself_and_collect_names_it(tmp_path):
+    out = tmp_path / "sweep"
+    grid = ("train.lr=-1,0.01", "study.batch_sizes=[150]", "train.epochs=2", "study.seeds=[0]")
+    result = sweep("-m", *grid, f"hydra.sweep.dir={out}")
+    assert "error: conf/ with train.lr=-1" in result.stderr
+    assert (out / "0" / "error.txt").read_text().startswith("conf/ with train.lr=-1 ")
+    assert (out / "1" / "runs" / "bs_150" / "history.csv").is_file()
+    collected = run([sys.executable, "-m", "batchgraph.collect", str(out)])
+    reason = "train.lr must be greater than 0, got -1"
+    assert collected.stderr.splitlines()[0] == "1 point(s) missing:"
+    assert collected.stderr.splitlines()[1].startswith("- point 0: ") and reason in collected.stderr
+    table = pd.read_csv(out / "summary.csv", dtype={"point": str})
+    assert list(table["point"]) == ["1"] and list(table["train.lr"]) == [0.01]
+    assert (
+        "Missing points:" in (out / "summary.md").read_text() and reason in (out / "summary.md").read_text()
+    )
+
+
+def test_the_apps_are_commands_with_help():
+    help_text = run([str(BIN / "batchgraph-sweep"), "--help"]).stdout
+    assert help_text.startswith("batchgraph-sweep: the batch-size study as a Hydra app")
+    assert "model: linear, scalar" in help_text and "-sc install=bash" in help_text
+    usage = run([str(BIN / "batchgraph-collect"), "--help"]).stdout
+    assert usage.startswith("usage: batchgraph-collect [-h] sweep_dir")
+
+
 def test_collect_without_points_is_one_line(tmp_path):
     result = run([sys.executable, "-m", "batchgraph.collect", str(tmp_path)], check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path}: has no grid points (job dirs with params.yaml and runs/)"
+        f"error: {tmp_path}: has no finished grid points (job dirs with params.yaml and runs/)"
     ]
 
 
@@ -199,3 +225,26 @@ def test_dvc_queue_grid_with_two_workers(tmp_path, computed):
     assert "Stage 'train@1' didn't change, skipping" in log
     assert "Stage 'train@150' didn't change, skipping" in log
     assert run(["git", "status", "--porcelain"], cwd=repo).stdout == ""
+
+
+def test_compare_shortens_dvc_exp_show():
+    table = "Experiment,rev,typ,bs_1.train_loss,train.lr,study.name\n,workspace,baseline,0.0872383,0.01,seed_report\nkeen-ox,a1b2c3d,branch_commit,0.0912,0.02,seed_report\n"  # noqa: E501
+    result = subprocess.run(
+        [sys.executable, "-m", "batchgraph.compare", "study.name", "train.lr", "bs_1.train_loss"],
+        input=table, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout.splitlines() == [
+        "| experiment | preset | lr | loss B=1 |",
+        "|---|---|---|---|",
+        "| workspace | seed_report | 0.01 | 0.08724 |",
+        "| keen-ox | seed_report | 0.02 | 0.0912 |",
+    ]
+    missing = subprocess.run(
+        [sys.executable, "-m", "batchgraph.compare", "bs_2.train_loss"],
+        input=table,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and missing.stderr.startswith(
+        "error: dvc exp show has no column bs_2.train_loss"
+    )

@@ -10,6 +10,7 @@ reports/summary.csv, recomputed from each point's runs/ with the pipeline's code
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,30 +19,52 @@ import yaml
 from .report import figures as rep
 from .study.config import load_params
 from .study.io import DataError, main_guard, write_dir, write_text
+from .sweep import ERROR_FILE
 from .tables.summary import curves_table, markdown_table, study_history, summary_table, table_csv
 
 
-def find_points(sweep_dir: Path) -> list[Path]:
-    """Every job dir under ``sweep_dir`` (it has params.yaml and runs/), in job order."""
-    points = [p.parent for p in sweep_dir.rglob("params.yaml") if (p.parent / "runs").is_dir()]
-
+def _job_order(sweep_dir: Path):
     def order(path: Path):
         rel = path.relative_to(sweep_dir)
         return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in rel.parts]
 
-    return sorted(points, key=order)
+    return order
+
+
+def find_points(sweep_dir: Path) -> list[Path]:
+    """Every finished job dir under ``sweep_dir`` (it has params.yaml and runs/), in job order."""
+    points = [p.parent for p in sweep_dir.rglob("params.yaml") if (p.parent / "runs").is_dir()]
+    return sorted(points, key=_job_order(sweep_dir))
+
+
+def missing_points(sweep_dir: Path, finished: list[Path]) -> dict[str, str]:
+    """Job dirs (they have Hydra's .hydra/) that did not finish: {job: why}, from the job's error.txt."""
+    jobs = sorted((p.parent for p in sweep_dir.rglob(".hydra") if p.is_dir()), key=_job_order(sweep_dir))
+    missing = {}
+    for job in jobs:
+        if job in finished:
+            continue
+        error = job / ERROR_FILE
+        why = error.read_text(encoding="utf-8").strip() if error.is_file() else "did not finish (no results)"
+        missing[job.relative_to(sweep_dir).as_posix()] = why
+    return missing
 
 
 def point_overrides(point: Path) -> dict[str, str]:
-    """The job's command-line overrides (``.hydra/overrides.yaml``) as {key: value}."""
+    """The job's command-line overrides (``.hydra/overrides.yaml``) as {key: value}, parsed by
+    Hydra's own override parser."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
     path = point / ".hydra" / "overrides.yaml"
     if not path.exists():
         return {}
     try:
         overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    except yaml.YAMLError:
-        raise DataError(f"{path}: is not valid YAML") from None
-    return dict(o.split("=", 1) for o in overrides if "=" in o)
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except (yaml.YAMLError, HydraException) as exc:
+        raise DataError(f"{path}: is not a list of overrides ({str(exc).splitlines()[0]})") from None
+    return {o.key_or_group: o.get_value_element_as_str() for o in parsed}
 
 
 def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[str]]:
@@ -51,7 +74,11 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
         raise DataError(f"{sweep_dir}: not a directory")
     points = find_points(sweep_dir)
     if not points:
-        raise DataError(f"{sweep_dir}: has no grid points (job dirs with params.yaml and runs/)")
+        missing = missing_points(sweep_dir, [])
+        why = f"; {len(missing)} failed, e.g. {next(iter(missing.values()))}" if missing else ""
+        raise DataError(
+            f"{sweep_dir}: has no finished grid points (job dirs with params.yaml and runs/){why}"
+        )
     tables, curves, overrides = [], {}, {}
     for point in points:
         name = point.relative_to(sweep_dir).as_posix()
@@ -69,13 +96,17 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.collect", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="batchgraph-collect", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep's output dir, e.g. sweeps/<date>")
     args = parser.parse_args(argv)
     summary, curves, columns = collect(args.sweep_dir)
     out = args.sweep_dir
+    missing = missing_points(out, find_points(out))
+    notes = "".join(f"- point {job}: {why}\n" for job, why in missing.items())
     write_text(out / "summary.csv", table_csv(summary))
-    write_text(out / "summary.md", markdown_table(summary))
+    write_text(
+        out / "summary.md", markdown_table(summary) + (f"\nMissing points:\n\n{notes}" if notes else "")
+    )
     figures = {"final_vs_batch.png": rep.png(rep.sweep_figure(summary, columns))}
     for name, c in curves.items():
         rows = summary[summary["point"] == name]
@@ -87,7 +118,14 @@ def main(argv=None) -> None:
     shown = ["point", *columns, "batch_size", "lr", "train_loss_mean", "test_accuracy_mean", "diverged"]
     print(markdown_table(summary[shown]), end="")
     print(f"wrote summary.csv, summary.md and {len(figures)} figures in {out}")
+    if missing:
+        print(f"{len(missing)} point(s) missing:\n{notes}", end="", file=sys.stderr)
+
+
+def cli() -> None:
+    """The ``batchgraph-collect`` command."""
+    main_guard(main)
 
 
 if __name__ == "__main__":
-    main_guard(main)
+    cli()

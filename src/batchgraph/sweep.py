@@ -17,11 +17,13 @@ from pathlib import Path
 import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from .study.config import Params, ParamsError, validate_params
+from .study.config import Params, validate_params
 from .study.data import make_dataset
-from .study.io import write_dir, write_text
+from .study.io import UserError, write_dir, write_text
 from .study.runs import run_files, train_study
 from .tables.summary import curves_table, study_history, summary_table, table_csv
 
@@ -44,23 +46,39 @@ def run_point(params: Params, out_dir: str | Path) -> pd.DataFrame:
     return summary
 
 
+ERROR_FILE = "error.txt"
+
+
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def app(cfg: DictConfig) -> dict[int, float]:
-    """One grid point: validate the composed config, write params.yaml, train, summarise."""
+def app(cfg: DictConfig) -> dict[int, float] | None:
+    """One grid point: validate the composed config, write params.yaml, train, summarise.
+
+    In a sweep (``-m``) a point that fails costs only itself: its reason goes to ``error.txt`` in
+    its output dir (``collect`` lists it) and the launcher goes on with the other points.
+    """
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     label = " ".join(hc.overrides.task) or "(no overrides)"
-    OmegaConf.resolve(cfg)
     try:
+        OmegaConf.resolve(cfg)
         params = validate_params(OmegaConf.to_container(cfg), f"conf/ with {label}")
-    except ParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    write_text(out_dir / "params.yaml", OmegaConf.to_yaml(cfg))
-    summary = run_point(params, out_dir)
+        write_text(out_dir / "params.yaml", OmegaConf.to_yaml(cfg))
+        summary = run_point(params, out_dir)
+    except (UserError, MemoryError, OmegaConfBaseException) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"error: {reason}", file=sys.stderr)
+        if hc.mode != RunMode.MULTIRUN:
+            raise SystemExit(1) from None
+        write_text(out_dir / ERROR_FILE, reason + "\n")
+        return None
     losses = dict(zip(summary["batch_size"].astype(int), summary["train_loss_mean"].astype(float)))
     print(f"{label}: {out_dir}: train loss " + ", ".join(f"B={B} {v:.4g}" for B, v in losses.items()))
     return losses
+
+
+def cli() -> None:
+    """The ``batchgraph-sweep`` command."""
+    app()
 
 
 if __name__ == "__main__":
