@@ -69,12 +69,18 @@ def restored(log: str) -> set[str]:
     return set(re.findall(r"Stage '([^']+)' is cached - skipping run", log))
 
 
+def leftover(path: Path) -> bool:
+    """A temporary file or folder of an interrupted atomic write (ignored by git and DVC)."""
+    return any(part.startswith(".") and part.endswith((".tmp", ".old")) for part in path.parts)
+
+
 def snapshot(folder: Path, names=("dvc.lock", "data", "runs", "reports")) -> dict[str, bytes]:
+    """Every output file's bytes, leaving out .gitignore files and leftovers of interrupted writes."""
     files = {}
     for name in names:
         path = folder / name
         found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for f in found:
-            if f.name != ".gitignore":
+            if f.name != ".gitignore" and not leftover(f.relative_to(folder)):
                 files[str(f.relative_to(folder))] = f.read_bytes()
     return files
