@@ -133,6 +133,7 @@ class BCE(Node):
     dL/dy = (log(1 − p) − log p) / n.  With ``per_model=True`` the first axis indexes
     independent models and the value is each model's own mean (shape (S,)), so seeding
     the backward pass with ones gives every model the gradient of its own loss.
+    ``per_model=k`` (an int) makes the first k axes the model index: shape (S, L) for k = 2.
     """
 
     __slots__ = ("_clipped", "_logs", "_n", "per_model")
@@ -149,9 +150,9 @@ class BCE(Node):
         self._clipped, self._logs = p, (log_p, log_q)
         terms = y * log_p + (1.0 - y) * log_q
         if self.per_model:
-            terms = terms.reshape(len(terms), -1)
-            self._n = terms.shape[1]
-            return -(np.add.reduce(terms, axis=1) / self._n)
+            terms = terms.reshape((*terms.shape[: int(self.per_model)], -1))
+            self._n = terms.shape[-1]
+            return -(np.add.reduce(terms, axis=-1) / self._n)
         self._n = terms.size
         return -(np.add.reduce(terms, axis=None) / self._n)
 
@@ -160,7 +161,7 @@ class BCE(Node):
         p = self._clipped
         log_p, log_q = self._logs
         if self.per_model:
-            g = g.reshape((-1,) + (1,) * (p.ndim - 1))
+            g = np.reshape(g, np.shape(g) + (1,) * (p.ndim - np.ndim(g)))
         scale = g / self._n
         grad_p = scale * (p - y) / (p * (1.0 - p))
         # Outside the clip range the loss is flat in p, so its gradient is zero there.

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import sys
 
-STAGES = ("generate", "baseline", "train", "published", "noise", "steps", "aggregate", "report", "prune")
+STAGES = (
+    "generate",
+    "baseline",
+    "train",
+    "published",
+    "noise",
+    "steps",
+    "aggregate",
+    "report",
+    "prune",
+    "critical_train",
+    "critical_fit",
+    "critical_report",
+)
 
 
 def run(argv: list[str]) -> None:

@@ -120,6 +120,44 @@ class StepsParams(Section):
     seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2, 3, 4]
 
 
+def _ascending(values: list) -> list:
+    if values != sorted(values):
+        raise ValueError(f"must be in ascending order, got {values}")
+    return values
+
+
+Correlation = Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class LrGrid(Section):
+    """Learning rates start·2^(i/per_octave), i = 0, 1, …, up to stop: a log-spaced grid."""
+
+    start: Positive = 2.0**-6
+    stop: Positive = 8.0
+    per_octave: PositiveInt = 2
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LrGrid:
+        if self.stop < self.start:
+            raise ValueError(f"stop must be at least start {self.start}, got {self.stop}")
+        return self
+
+
+class CriticalParams(Section):
+    """The critical-batch-size study on the exact two-Gaussian population (McCandlish et al. 2018)."""
+
+    rhos: Annotated[list[Correlation], Field(min_length=1), AfterValidator(_unique)] = [0.0, 0.9, 0.99]
+    batch_sizes: Annotated[
+        list[PositiveInt], Field(min_length=2), AfterValidator(_unique), AfterValidator(_ascending)
+    ] = [2**i for i in range(14)]
+    lr_grid: LrGrid = LrGrid()
+    seeds: Annotated[list[Seed], Field(min_length=2), AfterValidator(_unique)] = list(range(16))
+    deltas: Annotated[list[Positive], Field(min_length=1), AfterValidator(_unique)] = [0.1, 0.05, 0.02, 0.01]
+    max_steps: PositiveInt = 50_000
+    diverge_loss: Positive = 10.0
+
+
 class Params(Section):
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
@@ -128,6 +166,7 @@ class Params(Section):
     noise: NoiseParams = NoiseParams()
     steps: StepsParams = StepsParams()
     study: StudyParams = StudyParams()
+    critical: CriticalParams = CriticalParams()
 
     @model_validator(mode="after")
     def _fits_the_data(self) -> Params:

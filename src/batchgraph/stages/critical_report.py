@@ -1,0 +1,24 @@
+"""Stage `critical_report`: the critical study's figures and its report page from its tables
+-> reports/critical/figures/*.png and reports/critical/report.md."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..report.critical import critical_figures, critical_section, png
+from ..study.io import write_dir, write_text
+from ..tables.summary import read_csv
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages critical_report", description=__doc__)
+    parser.add_argument("--tables", required=True, help="the folder holding critical.csv and steps.csv")
+    parser.add_argument("--out", required=True, help="the folder to write report.md and figures/ into")
+    args = parser.parse_args(argv)
+    tables, out = Path(args.tables), Path(args.out)
+    table, steps = read_csv(tables / "critical.csv"), read_csv(tables / "steps.csv")
+    figures = critical_figures(table, steps)
+    write_dir(out / "figures", {name: png(f) for name, f in figures.items()})
+    write_text(out / "report.md", "# Critical batch size\n\n" + critical_section(table, steps))
+    print(f"wrote {out / 'report.md'} and {len(figures)} figures in {out / 'figures'}")
