@@ -21,9 +21,20 @@ def write_params(folder: Path, params: dict) -> None:
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+PIPELINES = ("dvc.yaml", "critical/dvc.yaml")
+
+
+def dvc_stages() -> dict[str, dict]:
+    """Every stage definition of the project's pipeline files, by name."""
+    stages = {}
+    for name in PIPELINES:
+        stages |= yaml.safe_load((ROOT / name).read_text())["stages"]
+    return stages
+
+
 def stage_args(stage: str, item: str | None = None) -> list[str]:
     """The arguments dvc.yaml passes to ``stage`` (its paths), ``${item}`` filled in for a foreach stage."""
-    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].get(stage)
+    spec = dvc_stages().get(stage)
     if spec is None:
         return []
     cmd = spec.get("do", spec)["cmd"]

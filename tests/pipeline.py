@@ -12,7 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # The stages of dvc.yaml that compute something other stages read (their outputs are DVC-cached).
-COMPUTING = re.compile(r"^(generate|baseline|train@\d+|published|noise|steps|critical_train@.+)$")
+COMPUTING = re.compile(
+    r"^(generate|baseline|train@\d+|published|noise|steps|critical/dvc.yaml:critical_train@.+)$"
+)
 
 
 def env_for(repo: Path) -> dict[str, str]:

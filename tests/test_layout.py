@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from helpers import dvc_stages
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PACKAGE = SRC / "batchgraph"
-STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+STAGES = dvc_stages()
 
 
 def module_file(name: str) -> Path | None:
