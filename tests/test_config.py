@@ -9,8 +9,42 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgraph.study.config import Params, ParamsError, compose, load_params, validate_params
+from batchgraph.study.config import (
+    ParamsError,
+    compose,
+    composed_params,
+    load_params,
+    parse_yaml,
+    validate_params,
+)
 from helpers import ROOT, default_params, run_stage, set_key, write_params
+
+# The defaults table of DESIGN.md ("Study contract"), plus the keys it summarises as `baseline.*`
+# and the noise and steps groups.
+DOCUMENTED_DEFAULTS = {
+    "data": {
+        "n_per_class": 100,
+        "means": [[1.0, 2.0], [1.0, -2.0]],
+        "std": 1.0,
+        "test_fraction": 0.25,
+        "seed": 0,
+    },
+    "model": {"graph": "linear", "init": "normal", "init_std": 0.1},
+    "train": {"lr": 0.01, "lr_scaling": "none", "lr_ref_batch": 1, "epochs": 20, "shuffle": True},
+    "baseline": {"batch_size": 1, "lr": 0.01, "epochs": 100, "seed": 0},
+    "noise": {"samples": 2000, "enumerate_up_to": 20000, "seed": 0},
+    "steps": {
+        "target": 0.1,
+        "max_steps": 20000,
+        "rules": ["none", "linear", "sqrt"],
+        "seeds": [0, 1, 2, 3, 4],
+    },
+    "study": {
+        "name": "seed_report",
+        "batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128, 150],
+        "seeds": [0, 1, 2, 3, 4],
+    },
+}
 
 
 def test_committed_params_equal_the_composition_of_conf():
@@ -19,8 +53,41 @@ def test_committed_params_equal_the_composition_of_conf():
 
 def test_committed_params_are_valid_and_the_documented_defaults():
     params = load_params(ROOT / "params.yaml")
-    assert params == Params()
+    assert params.model_dump() == DOCUMENTED_DEFAULTS
+    assert params == composed_params(conf_dir=ROOT / "conf")
     assert params.data.n_train == 150 and params.data.n_test == 50
+
+
+def test_params_are_read_as_dvc_reads_them_yaml_1_2():
+    from dvc.utils.serialize import parse_yaml as dvc_parse_yaml
+
+    text = "train:\n  lr: 1e-2\n  shuffle: yes\n  epochs: 0o17\n  other: 1_000\n"
+    assert parse_yaml(text) == dvc_parse_yaml(text, "params.yaml")
+    assert parse_yaml(text)["train"] == {"lr": 0.01, "shuffle": "yes", "epochs": 15, "other": 1000}
+    params = validate_params(set_key(default_params(), "train.lr", 1e-2))
+    assert params.train.lr == 0.01
+
+
+def test_lr_in_exponent_form_is_accepted_by_a_stage(tmp_path):
+    text = (ROOT / "params.yaml").read_text().replace("lr: 0.01", "lr: 1e-2", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml").train.lr == 0.01
+
+
+@pytest.mark.parametrize(
+    "key",
+    [f"{s}.{k}" for s, fields in DOCUMENTED_DEFAULTS.items() for k in fields] + list(DOCUMENTED_DEFAULTS),
+)
+def test_a_missing_key_is_an_error_not_a_default(key):
+    raw = default_params()
+    *path, last = key.split(".")
+    node = raw
+    for part in path:
+        node = node[part]
+    del node[last]
+    with pytest.raises(ParamsError) as info:
+        validate_params(raw)
+    assert str(info.value) == f"params.yaml: {key} is missing"
 
 
 @pytest.mark.parametrize(
@@ -28,7 +95,7 @@ def test_committed_params_are_valid_and_the_documented_defaults():
     [("seed_report", "none"), ("seed_published", "inverse"), ("linear_scaling", "linear")],
 )
 def test_presets_set_the_lr_scaling_and_keep_the_grid(preset, scaling):
-    params = validate_params(yaml.safe_load(compose([f"study={preset}"], conf_dir=ROOT / "conf")))
+    params = composed_params([f"study={preset}"], conf_dir=ROOT / "conf")
     assert params.train.lr_scaling == scaling
     assert params.study.name == preset
     assert params.study.batch_sizes == [1, 2, 4, 8, 16, 32, 64, 128, 150]
