@@ -198,6 +198,8 @@ def parse_yaml(text: str, source: str = PARAMS_FILE):
         return YAML(typ="safe").load(text) or {}
     except YAMLError as exc:
         raise ParamsError(f"{source}: is not valid YAML{_where(exc)}") from None
+    except RecursionError:
+        raise ParamsError(f"{source}: is not valid params (nested too deeply)") from None
 
 
 def _where(exc) -> str:

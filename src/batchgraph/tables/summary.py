@@ -172,6 +172,7 @@ def _refuse(path, bad: pd.Series, column: str, message: str, values: pd.Series |
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         value = None if values is None else values.iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value
         if isinstance(value, str) and len(value) > 40:
             value = value[:40] + "…"
         raise DataError(f"{path}: line {row + 2}, column {column} " + message.format(value=value))
