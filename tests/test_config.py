@@ -287,11 +287,17 @@ def test_a_broken_conf_is_one_line_naming_the_file(tmp_path, how, overrides, mes
     assert_refused(result, message, tmp_path, before)
 
 
-def test_output_into_a_missing_folder_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("nowhere/params.yaml", "nowhere/params.yaml: the folder nowhere does not exist"),
+        ("conf", "conf: is a folder; give the path of a file"),
+    ],
+)
+def test_output_into_a_missing_folder_or_onto_a_folder_is_one_line(tmp_path, output, message):
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
     before = snapshot(tmp_path)
-    result = _config(tmp_path, "--output", "nowhere/params.yaml")
-    assert_refused(result, "nowhere/params.yaml: the folder nowhere does not exist", tmp_path, before)
+    assert_refused(_config(tmp_path, "--output", output), message, tmp_path, before)
     assert not (tmp_path / "nowhere").exists()
 
 

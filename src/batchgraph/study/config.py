@@ -273,10 +273,12 @@ def _write_or_check(text: str, output: Path, check: bool) -> str:
         if current != text:
             raise ParamsError(f"{output} differs from the composition of {CONF_DIR}/; run `make params`")
         return f"{output} matches {CONF_DIR}/"
-    if output.exists() and output.read_bytes() == text.encode("utf-8"):
-        return f"{output} is up to date with {CONF_DIR}/"
     if not output.parent.is_dir():
         raise ParamsError(f"{output}: the folder {output.parent} does not exist; create it first")
+    if output.is_dir():
+        raise ParamsError(f"{output}: is a folder; give the path of a file")
+    if output.is_file() and output.read_bytes() == text.encode("utf-8"):
+        return f"{output} is up to date with {CONF_DIR}/"
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
