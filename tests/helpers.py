@@ -72,3 +72,19 @@ def set_key(params: dict, dotted: str, value) -> dict:
         node = node[part]
     node[last] = value
     return params
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes, to show a refused command changed nothing."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_refused(result: subprocess.CompletedProcess, message: str, folder: Path, before: dict) -> None:
+    """The promise for a value or file a user can get wrong: exit 1, one line on stderr starting
+    ``error: `` and naming what is wrong, no traceback, and no file written or changed."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert result.stderr.startswith("error: "), result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+    assert snapshot(folder) == before

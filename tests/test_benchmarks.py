@@ -32,8 +32,19 @@ def test_every_case_and_variant_is_reported(results):
     for n, B in cases:
         rows = [r for r in results["updates"] if (r["data_size"], r["batch_size"]) == (n, B)]
         assert {r["variant"] for r in rows} == expected
-    for r in results["updates"] + results["ensembles"]:
-        assert r["us_per_update"] > 0 and r["ratio_to_handfused"] > 0
+    for table, key in ((results["updates"], ("data_size", "batch_size")), (results["ensembles"], ("seeds",))):
+        for r in table:
+            ref = next(h for h in table if h["variant"] == "handfused" and all(h[k] == r[k] for k in key))
+            # the ratio is this variant's time over the reference's, per update of the same schedule
+            assert r["ratio_to_handfused"] == pytest.approx(
+                r["us_per_update"] / ref["us_per_update"], rel=1e-9
+            )
+    for r in results["updates"]:
+        # samples per second × seconds per update = samples per update of the schedule that was timed
+        sched = bench.schedule(r["data_size"], r["batch_size"], TINY)
+        assert r["updates"] == len(sched)
+        per_update = sum(stop - start for start, stop in sched) / len(sched)
+        assert r["samples_per_s"] * r["us_per_update"] * 1e-6 == pytest.approx(per_update, rel=1e-9)
     assert {(r["seeds"], r["variant"]) for r in results["ensembles"]} == {
         (s, v) for s in (1, 3) for v in ("handfused", "linear")
     }

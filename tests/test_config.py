@@ -3,14 +3,62 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgraph.study.config import Params, ParamsError, compose, load_params, validate_params
-from helpers import ROOT, default_params, run_stage, set_key, write_params
+from batchgraph.study.config import (
+    ParamsError,
+    compose,
+    composed_params,
+    load_params,
+    parse_yaml,
+    validate_params,
+)
+from batchgraph.study.data import make_dataset
+from helpers import ROOT, assert_refused, default_params, run_stage, set_key, snapshot, write_params
+
+# The defaults table of DESIGN.md ("Study contract"), plus the keys it summarises as `baseline.*`
+# and the noise and steps groups.
+DOCUMENTED_DEFAULTS = {
+    "data": {
+        "n_per_class": 100,
+        "means": [[1.0, 2.0], [1.0, -2.0]],
+        "std": 1.0,
+        "test_fraction": 0.25,
+        "seed": 0,
+    },
+    "model": {"graph": "linear", "init": "normal", "init_std": 0.1},
+    "train": {"lr": 0.01, "lr_scaling": "none", "lr_ref_batch": 1, "epochs": 20, "shuffle": True},
+    "baseline": {"batch_size": 1, "lr": 0.01, "epochs": 100, "seed": 0},
+    "noise": {"samples": 2000, "enumerate_up_to": 20000, "seed": 0},
+    "steps": {
+        "target": 0.1,
+        "max_steps": 20000,
+        "rules": ["none", "linear", "sqrt"],
+        "seeds": [0, 1, 2, 3, 4],
+    },
+    "study": {
+        "name": "seed_report",
+        "batch_sizes": [1, 2, 4, 8, 16, 32, 64, 128, 150],
+        "seeds": [0, 1, 2, 3, 4],
+    },
+    "critical": {
+        "rhos": [0.0, 0.9, 0.99],
+        "batch_sizes": [2**i for i in range(14)],
+        "lr_grid": {"start": 2**-6, "stop": 8.0, "per_octave": 2},
+        "seeds": list(range(16)),
+        "deltas": [0.1, 0.05, 0.02, 0.01],
+        "max_steps": 50000,
+        "diverge_loss": 10.0,
+    },
+}
 
 
 def test_committed_params_equal_the_composition_of_conf():
@@ -19,8 +67,41 @@ def test_committed_params_equal_the_composition_of_conf():
 
 def test_committed_params_are_valid_and_the_documented_defaults():
     params = load_params(ROOT / "params.yaml")
-    assert params == Params()
+    assert params.model_dump() == DOCUMENTED_DEFAULTS
+    assert params == composed_params(conf_dir=ROOT / "conf")
     assert params.data.n_train == 150 and params.data.n_test == 50
+
+
+def test_params_are_read_as_dvc_reads_them_yaml_1_2():
+    from dvc.utils.serialize import parse_yaml as dvc_parse_yaml
+
+    text = "train:\n  lr: 1e-2\n  shuffle: yes\n  epochs: 0o17\n  other: 1_000\n"
+    assert parse_yaml(text) == dvc_parse_yaml(text, "params.yaml")
+    assert parse_yaml(text)["train"] == {"lr": 0.01, "shuffle": "yes", "epochs": 15, "other": 1000}
+    params = validate_params(set_key(default_params(), "train.lr", 1e-2))
+    assert params.train.lr == 0.01
+
+
+def test_lr_in_exponent_form_is_accepted_by_a_stage(tmp_path):
+    text = (ROOT / "params.yaml").read_text().replace("lr: 0.01", "lr: 1e-2", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml").train.lr == 0.01
+
+
+@pytest.mark.parametrize(
+    "key",
+    [f"{s}.{k}" for s, fields in DOCUMENTED_DEFAULTS.items() for k in fields] + list(DOCUMENTED_DEFAULTS),
+)
+def test_a_missing_key_is_an_error_not_a_default(key):
+    raw = default_params()
+    *path, last = key.split(".")
+    node = raw
+    for part in path:
+        node = node[part]
+    del node[last]
+    with pytest.raises(ParamsError) as info:
+        validate_params(raw)
+    assert str(info.value) == f"params.yaml: {key} is missing"
 
 
 @pytest.mark.parametrize(
@@ -28,7 +109,7 @@ def test_committed_params_are_valid_and_the_documented_defaults():
     [("seed_report", "none"), ("seed_published", "inverse"), ("linear_scaling", "linear")],
 )
 def test_presets_set_the_lr_scaling_and_keep_the_grid(preset, scaling):
-    params = validate_params(yaml.safe_load(compose([f"study={preset}"], conf_dir=ROOT / "conf")))
+    params = composed_params([f"study={preset}"], conf_dir=ROOT / "conf")
     assert params.train.lr_scaling == scaling
     assert params.study.name == preset
     assert params.study.batch_sizes == [1, 2, 4, 8, 16, 32, 64, 128, 150]
@@ -129,3 +210,177 @@ def test_random_invalid_values_are_refused_naming_the_key(case):
     with pytest.raises(ParamsError) as info:
         validate_params(_set(default_params(), key, value))
     assert key in str(info.value) and "\n" not in str(info.value)
+
+
+# --- Broken input files: one line, exit 1, nothing written ------------------------------------
+
+CONFIG = [sys.executable, "-m", "batchgraph.study.config"]
+
+
+def _config(folder, *args):
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    return subprocess.run([*CONFIG, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _params_text() -> str:
+    return (ROOT / "params.yaml").read_text()
+
+
+BROKEN_PARAMS = [
+    # (what, bytes of params.yaml, the message)
+    (
+        "not utf-8",
+        _params_text().replace("seed: 0", "seed: 0 # caf\xe9").encode("latin-1"),
+        "is not UTF-8 text (byte 0xe9",
+    ),
+    ("yaml syntax", b"train: [lr: 1\n", "params.yaml: is not valid YAML at line 2"),
+    ("duplicate key", (_params_text() + "train:\n  lr: 0.1\n").encode(), "is not valid YAML at line"),
+    ("python tag", b"train: !!python/object/apply:os.system [ls]\n", "is not valid YAML at line 1"),
+    ("empty", b"", "params.yaml: data is missing"),
+    ("a list", b"- 1\n- 2\n", "params.yaml: must be a mapping of sections, got list"),
+    ("deeply nested", b"[" * 5000 + b"]" * 5000, "params.yaml: "),
+]
+
+
+@pytest.mark.parametrize("stage", ["generate", "train"])
+@pytest.mark.parametrize(("what", "content", "message"), BROKEN_PARAMS, ids=[c[0] for c in BROKEN_PARAMS])
+def test_a_broken_params_file_is_one_line_in_every_stage(tmp_path, stage, what, content, message):
+    (tmp_path / "params.yaml").write_bytes(content)
+    before = snapshot(tmp_path)
+    args = ("--batch-size", "1") if stage == "train" else ()
+    assert_refused(run_stage(tmp_path, stage, *args), message, tmp_path, before)
+
+
+def test_a_params_file_that_is_not_utf8_fails_the_check_in_one_line(tmp_path):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "params.yaml").write_bytes(BROKEN_PARAMS[0][1])
+    before = snapshot(tmp_path)
+    assert_refused(_config(tmp_path, "--check"), "params.yaml: is not UTF-8 text", tmp_path, before)
+
+
+def _break_conf(folder, how):
+    shutil.copytree(ROOT / "conf", folder / "conf")
+    sgd = folder / "conf/train/sgd.yaml"
+    if how == "syntax":
+        sgd.write_text(sgd.read_text() + "lr: [0.01\n")
+    elif how == "not utf-8":
+        sgd.write_bytes(sgd.read_bytes() + b"# \xff\n")
+    elif how == "tab indent":
+        sgd.write_text("lr:\n\t0.01\n")
+    elif how == "unknown preset":
+        pass
+    return sgd
+
+
+CONF_CASES = [
+    ("syntax", (), "conf/train/sgd.yaml: is not valid YAML at line"),
+    ("not utf-8", (), "conf/train/sgd.yaml: is not UTF-8 text (byte 0xff"),
+    ("tab indent", (), "conf/train/sgd.yaml: is not valid YAML at line 2"),
+    ("unknown preset", ("study=nope",), "conf/: In 'config': Could not find 'study/nope'"),
+    ("bad value", ("train.lr=-1",), "conf/ (composed): train.lr must be greater than 0"),
+    ("too big", ("train.epochs=1000000000",), "train.epochs 1000000000 with 5 study.seeds"),
+    ("lr exponent", ("train.lr=1e-2",), None),
+]
+
+
+@pytest.mark.parametrize(("how", "overrides", "message"), CONF_CASES, ids=[c[0] for c in CONF_CASES])
+def test_a_broken_conf_is_one_line_naming_the_file(tmp_path, how, overrides, message):
+    _break_conf(tmp_path, how)
+    (tmp_path / "params.yaml").write_text(_params_text())
+    before = snapshot(tmp_path)
+    result = _config(tmp_path, *overrides)
+    if message is None:  # YAML 1.2: 1e-2 is a number
+        assert result.returncode == 0, result.stderr
+        assert load_params(tmp_path / "params.yaml").train.lr == 0.01
+        return
+    assert_refused(result, message, tmp_path, before)
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("nowhere/params.yaml", "nowhere/params.yaml: the folder nowhere does not exist"),
+        ("conf", "conf: is a folder; give the path of a file"),
+    ],
+)
+def test_output_into_a_missing_folder_or_onto_a_folder_is_one_line(tmp_path, output, message):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    before = snapshot(tmp_path)
+    assert_refused(_config(tmp_path, "--output", output), message, tmp_path, before)
+    assert not (tmp_path / "nowhere").exists()
+
+
+# --- Sizes that cannot fit are refused up front -----------------------------------------------
+
+TOO_BIG = [
+    (
+        "train.epochs",
+        1_000_000_000,
+        "train.epochs 1000000000 with 5 study.seeds and 9 study.batch_sizes needs about",
+    ),
+    ("train.epochs", 2_000_000, "for the run histories; at most 4 GiB is allowed"),
+    ("baseline.epochs", 10**10, "baseline.epochs 10000000000 needs about 9.3 TiB for the Task 2 run history"),
+    ("data.n_per_class", 10**12, "data.n_per_class 1000000000000 needs about 1.1 PiB for the data"),
+    ("data.n_per_class", 10**8, "data.n_per_class 100000000 needs about 119 GiB for the data"),
+    ("study.seeds", list(range(10**5)), "train.epochs 20 with 100000 study.seeds and 9 study.batch_sizes"),
+    (
+        "steps.seeds",
+        list(range(300_000)),
+        "data.n_per_class 100 with 300000 models needs about 5.4 GiB to train",
+    ),
+    (
+        "noise.enumerate_up_to",
+        10**13,
+        "noise.enumerate_up_to 10000000000000 needs about 2.1 PiB to enumerate the batches",
+    ),
+    ("noise.samples", 10**9, "noise.samples 1000000000 needs about"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"), TOO_BIG, ids=[f"{k}={str(v)[:12]}" for k, v, _ in TOO_BIG]
+)
+def test_sizes_that_cannot_fit_are_refused_with_the_memory_they_need(key, value, message):
+    with pytest.raises(ParamsError) as info:
+        validate_params(set_key(default_params(), key, value))
+    text = str(info.value)
+    assert text.startswith("params.yaml: ") and message in text and "\n" not in text
+    assert text.endswith("; at most 4 GiB is allowed")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("steps.max_steps", 10**12),
+        ("train.epochs", 100_000),
+        ("noise.enumerate_up_to", 10**6),
+        ("data.n_per_class", 10**6),
+    ],
+)
+def test_large_sizes_that_fit_are_accepted(key, value):
+    """max_steps is a loop (time, not memory); the others stay under the budget."""
+    validate_params(set_key(default_params(), key, value))
+
+
+def test_the_memory_estimates_bound_what_a_run_allocates(tmp_path):
+    """The per-item costs are upper bounds of what tracemalloc measures on a small case."""
+    import tracemalloc
+
+    from batchgraph.study.memory import HISTORY_RECORD_BYTES
+    from batchgraph.study.runs import run_files, train_study
+
+    raw = default_params()
+    set_key(raw, "train.epochs", 500)
+    params = validate_params(raw)
+    data = make_dataset(100, [[1, 2], [1, -2]], 1.0, 0.25, 0)
+    tracemalloc.start()
+    run_files(train_study(params, data, 150))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= 5 * 500 * HISTORY_RECORD_BYTES
+
+
+def test_a_stage_refuses_a_size_that_cannot_fit_before_it_starts(tmp_path):
+    write_params(tmp_path, set_key(default_params(), "train.epochs", 10**9))
+    before = snapshot(tmp_path)
+    assert_refused(run_stage(tmp_path, "generate"), "needs about", tmp_path, before)

@@ -10,6 +10,7 @@ from batchgraph.critical import population as pm
 from batchgraph.critical.fit import fit_tradeoff
 from batchgraph.critical.sweep import lr_grid, train_ensemble
 from batchgraph.study.config import ParamsError, validate_params
+from helpers import default_params
 
 
 @pytest.fixture(params=[0.0, 0.9])
@@ -170,7 +171,9 @@ def test_fit_recovers_known_s_min_and_b_crit():
     ],
 )
 def test_bad_critical_params_are_one_line(change, message):
+    params = default_params()
+    params["critical"] |= change
     with pytest.raises(ParamsError) as info:
-        validate_params({"critical": change})
+        validate_params(params)
     text = str(info.value)
     assert message in text and "\n" not in text

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchgraph import Add, Graph, Input, Multiply, Parameter, Sigmoid
+from batchgraph import BCE, Add, Graph, Input, Linear, Multiply, Parameter, Sigmoid
+from batchgraph.engine.graph import topological_order
 
 
 def test_order_puts_every_node_after_its_inputs():
@@ -101,3 +102,95 @@ def test_every_node_gets_a_gradient_of_its_shape():
     graph.backward()
     for node in graph.nodes:
         assert node.grad is not None and np.shape(node.grad) == np.shape(node.value)
+
+
+def _cycle_through_self():
+    a = Add(Input(np.array(1.0)), Input(np.array(2.0)))
+    a.inputs = (a, a.inputs[1])
+    return a
+
+
+def _cycle_of_three():
+    x = Input(np.array(1.0))
+    a = Add(x, Parameter(1.0))
+    b = Sigmoid(a)
+    c = Multiply(b, x)
+    a.inputs = (c, a.inputs[1])
+    return Add(c, x)
+
+
+def _linear(x_shape, A_shape):
+    return Linear(Input(np.ones(x_shape)), Parameter(np.ones(A_shape)), Parameter(np.zeros(A_shape[0])))
+
+
+def _bce(y, p):
+    return BCE(Input(np.asarray(y, dtype=float)), Input(np.asarray(p, dtype=float)))
+
+
+def _backward(seed):
+    def run():
+        g = Graph(_bce(np.zeros((3, 1)), np.full((3, 1), 0.5)))
+        g.forward()
+        g.backward(seed)
+
+    return run
+
+
+GARBAGE = [
+    ("labels (N,) vs predictions (N, 1)", lambda: Graph(_bce(np.ones(5), np.full((5, 1), 0.5))).forward(),
+     "BCE: labels of shape (5,) and predictions of shape (5, 1) broadcast to (5, 5)"),
+    ("labels (N, 1) vs predictions (N,)", lambda: Graph(_bce(np.ones((4, 1)), np.full(4, 0.5))).forward(),
+     "BCE: labels of shape (4, 1) and predictions of shape (4,) broadcast to (4, 4)"),
+    ("label 2", lambda: Graph(_bce([0.0, 2.0], [0.5, 0.5])).forward(),
+     "BCE: labels must be in [0, 1], got 2.0"),
+    ("label -1", lambda: Graph(_bce([-1.0, 1.0], [0.5, 0.5])).forward(),
+     "BCE: labels must be in [0, 1], got -1.0"),
+    ("label nan", lambda: Graph(_bce([np.nan, 1.0], [0.5, 0.5])).forward(),
+     "BCE: labels must be in [0, 1], got nan"),
+    ("empty batch", lambda: Graph(_bce(np.zeros((0, 1)), np.zeros((0, 1)))).forward(),
+     "BCE: an empty batch (labels (0, 1), predictions (0, 1))"),
+    ("seed gradient shape", _backward(np.ones(3)),
+     "the seed gradient of BCE must have the output's shape (), got (3,)"),
+    ("seed gradient (N, 1)", _backward(np.ones((3, 1))), "must have the output's shape (), got (3, 1)"),
+    ("backward before forward", lambda: Graph(_bce([0.0], [0.5])).backward(),
+     "has no value: run forward before backward"),
+    ("cycle through itself", lambda: Graph(_cycle_through_self()), "the graph has a cycle through Add"),
+    ("cycle of three", lambda: Graph(_cycle_of_three()), "the graph has a cycle through"),
+    ("linear shapes", lambda: Graph(_linear((4, 3), (1, 2))).forward(),
+     "Linear: cannot combine inputs of shapes (4, 3), (1, 2), (1,)"),
+    ("input not fed", lambda: Graph(Multiply(Input(), Parameter(2.0))).forward(),
+     "Multiply: its input Input has no value; feed it to Graph.forward"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("build", "message"), [c[1:] for c in GARBAGE], ids=[c[0] for c in GARBAGE])
+def test_the_engine_refuses_garbage_naming_the_node_and_shapes(build, message):
+    with pytest.raises(ValueError) as info:
+        build()
+    assert message in str(info.value)
+
+
+def test_labels_are_checked_when_a_new_array_arrives_not_only_the_first():
+    y, p = Input(), Input(np.full((2, 1), 0.5))
+    g = Graph(BCE(y, p))
+    good = np.array([[0.0], [1.0]])
+    for _ in range(3):
+        g.forward({y: good[:, :]})  # fresh views of one checked array
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 1\], got 3.0"):
+        g.forward({y: np.array([[0.0], [3.0]])})
+
+
+def test_labels_in_a_view_of_a_wider_array_are_not_refused():
+    """The label column of a table whose other columns are not labels: only the view counts."""
+    table = np.array([[5.0, 0.0], [-7.0, 1.0]])
+    y, p = Input(), Input(np.full(2, 0.5))
+    g = Graph(BCE(y, p))
+    assert g.forward({y: table[:, 1]}) == pytest.approx(np.log(2))
+    with pytest.raises(ValueError, match=r"got 5\.0"):
+        g.forward({y: table[:, 0]})
+
+
+def test_a_cycle_is_found_before_memory_grows():
+    """The order is computed once per node: a cycle ends in an error, not an endless walk."""
+    with pytest.raises(ValueError, match="cycle"):
+        topological_order(_cycle_of_three())

@@ -150,8 +150,15 @@ def test_bce_at_exact_zero_and_one_is_finite_without_warnings():
         warnings.simplefilter("error")
         loss = g.forward()
         g.backward()
-    assert np.isfinite(loss) and loss > 10  # two confident mistakes
-    assert np.isfinite(p.grad).all() and np.isfinite(y.grad).all()
+    # two confident mistakes cost -log(EPS) each (p clipped to EPS, or 1 - p to 1 - (1 - EPS)),
+    # two confident hits almost nothing: the mean of the four
+    q = np.array([EPS, 1 - EPS, 1 - EPS, EPS])
+    t = y.value
+    assert loss == -np.mean(t * np.log(q) + (1 - t) * np.log1p(-q))
+    assert loss == pytest.approx(-np.log(EPS) / 2, rel=1e-4)  # 1 - (1 - EPS) rounds to 1.11 EPS
+    # every prediction is outside the clip range, where the loss is flat in p
+    assert p.grad.tolist() == [0.0, 0.0, 0.0, 0.0]
+    np.testing.assert_allclose(y.grad, (np.log1p(-q) - np.log(q)) / 4, rtol=1e-15)
 
 
 def test_bce_is_the_mean_over_elements(rng):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from batchgraph.study import io as _io
-from helpers import default_params, run_stage, set_key, write_params
+from helpers import assert_refused, default_params, run_stage, set_key, snapshot, write_params
 
 
 @pytest.fixture
@@ -123,7 +123,11 @@ def test_divergence_is_recorded_and_shown_and_other_batch_sizes_complete(project
     assert metrics["diverged_runs"] == 2 and set(metrics["diverged_at_epoch"]) == {"0", "1"}
     summary = pd.read_csv(project / "reports/summary.csv").set_index("batch_size")
     assert summary.loc[1, "diverged"] == 2 and pd.isna(summary.loc[1, "train_loss_mean"])
-    assert summary.loc[150, "diverged"] == 0 and summary.loc[150, "train_loss_mean"] > 0
+    history = pd.read_csv(project / "runs/bs_150/history.csv")
+    final = history[history["epoch"] == 3]["train_loss"]
+    assert summary.loc[150, "diverged"] == 0
+    assert summary.loc[150, "train_loss_mean"] == pytest.approx(final.mean(), rel=1e-5)
+    assert summary.loc[150, "train_loss_std"] == pytest.approx(final.std(ddof=1), rel=1e-5)
     assert "| 1 | 450 | 1000 | diverged |" in (project / "reports/summary.md").read_text()
 
 
@@ -163,3 +167,156 @@ def test_prune_removes_only_batch_sizes_outside_the_study(project):
     assert result.returncode == 0
     assert sorted(p.name for p in (project / "runs").iterdir()) == ["bs_1", "bs_150"]
     shutil.rmtree(project / "runs")
+
+
+# --- Damaged intermediate files: the reader names the file and what is wrong ------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A shrunken project with every stage but report run once (copied by each test that damages it)."""
+    folder = tmp_path_factory.mktemp("built")
+    params = default_params()
+    shrunk = {
+        "study.batch_sizes": [1, 150],
+        "study.seeds": [0, 1],
+        "train.epochs": 3,
+        "baseline.epochs": 3,
+        "steps.max_steps": 50,
+        "steps.seeds": [0],
+    }
+    for key, value in shrunk.items():
+        set_key(params, key, value)
+    write_params(folder, params)
+    stages = [("generate", ()), ("baseline", ()), ("train", ("--batch-size", "1"))]
+    stages += [("train", ("--batch-size", "150")), ("published", ()), ("noise", ()), ("steps", ())]
+    stages += [("aggregate", ())]
+    for stage, args in stages:
+        result = run_stage(folder, stage, *args)
+        assert result.returncode == 0, (stage, result.stderr)
+    return folder
+
+
+def json_edit(edit):
+    def damage(path):
+        path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+
+    return damage
+
+
+def line_edit(number, index, value):
+    """Set field ``index`` of line ``number`` (1-based, the header is 1) to ``value``."""
+
+    def damage(path):
+        lines = path.read_text().splitlines(keepends=True)
+        fields = lines[number - 1].rstrip("\n").split(",")
+        fields[index] = value
+        lines[number - 1] = ",".join(fields) + "\n"
+        path.write_text("".join(lines))
+
+    return damage
+
+
+def keep_lines(keep):
+    def damage(path):
+        path.write_text("".join(keep(path.read_text().splitlines(keepends=True))))
+
+    return damage
+
+
+def text(content):
+    return lambda path: path.write_text(content)
+
+
+def drop(key):
+    return json_edit(lambda obj: {k: v for k, v in obj.items() if k != key})
+
+
+BIG = "9" * 200_000
+HEADER_ONLY = keep_lines(lambda lines: lines[:1])
+LAST_ROW_GONE = keep_lines(lambda lines: lines[:-1])
+# (id, file, stage that reads it, how to damage it, message)
+DAMAGED = [
+    ("metrics []", "runs/bs_1/metrics.json", "aggregate", text("[]"),
+     "runs/bs_1/metrics.json: must be a JSON object, got list"),
+    ("metrics no lr", "runs/bs_1/metrics.json", "aggregate", drop("lr"),
+     "runs/bs_1/metrics.json: has no 'lr'"),
+    ("metrics lr text", "runs/bs_150/metrics.json", "aggregate", json_edit(lambda m: m | {"lr": "fast"}),
+     "runs/bs_150/metrics.json: lr must be a finite number, got 'fast'"),
+    ("metrics not json", "runs/bs_1/metrics.json", "aggregate", text("{lr: 1"),
+     "runs/bs_1/metrics.json: is not valid JSON"),
+    ("metrics too deep", "runs/bs_1/metrics.json", "aggregate", text("[" * 100_000 + "]" * 100_000),
+     "runs/bs_1/metrics.json: is not valid JSON (nested too deeply)"),
+    ("published metrics no lr", "runs/published/metrics.json", "aggregate", text('{"bs_1": {}}'),
+     "runs/published/metrics.json: bs_1: has no 'lr'"),
+    ("published metrics key", "runs/published/metrics.json", "aggregate", text('{"x": 1}'),
+     "runs/published/metrics.json: keys must be bs_<batch size>, got 'x'"),
+    ("baseline metrics", "runs/baseline/metrics.json", "aggregate",
+     json_edit(lambda m: m | {"test_loss": "x"}),
+     "runs/baseline/metrics.json: test_loss must be a finite number, got 'x'"),
+    ("history columns", "runs/bs_1/history.csv", "aggregate", line_edit(1, 4, "loss"),
+     "runs/bs_1/history.csv: columns must be seed, epoch, updates, epoch_loss, train_loss,"),
+    ("history text loss", "runs/bs_1/history.csv", "aggregate", line_edit(3, 4, "abc"),
+     "runs/bs_1/history.csv: line 3, column train_loss must be a number, got 'abc'"),
+    ("history header only", "runs/bs_150/history.csv", "aggregate", HEADER_ONLY,
+     "runs/bs_150/history.csv: has a header but no rows"),
+    ("history empty", "runs/bs_150/history.csv", "aggregate", text(""),
+     "runs/bs_150/history.csv: is damaged (No columns to parse from file)"),
+    ("history row missing", "runs/bs_1/history.csv", "aggregate", LAST_ROW_GONE,
+     "runs/bs_1/history.csv: lacks the row {'seed': 1, 'epoch': 3}"),
+    ("history row repeated", "runs/bs_1/history.csv", "aggregate", keep_lines(lambda ls: ls + ls[-1:]),
+     "runs/bs_1/history.csv: repeats a (seed, epoch) row"),
+    ("history epoch 1.5", "runs/bs_1/history.csv", "aggregate", line_edit(2, 1, "1.5"),
+     "runs/bs_1/history.csv: line 2, column epoch must be a whole number, got 1.5"),
+    ("history field over limit", "runs/bs_1/history.csv", "aggregate", line_edit(2, 4, BIG),
+     "runs/bs_1/history.csv: line 2, column train_loss holds a field over 131072 characters"),
+    ("published history stale", "runs/published/history.csv", "aggregate",
+     keep_lines(lambda ls: [ln for ln in ls if not ln.startswith("150,")]),
+     "runs/published/history.csv: lacks the row {'batch_size': 150, 'seed': 0, 'epoch': 1}"),
+    ("weights without A", "runs/baseline/weights.json", "noise", drop("A"),
+     "runs/baseline/weights.json: has no 'A'"),
+    ("weights A shape", "runs/baseline/weights.json", "noise", json_edit(lambda w: w | {"A": [[1, 2, 3]]}),
+     "runs/baseline/weights.json: A must be 1×2 finite numbers, got [[1, 2, 3]]"),
+    ("weights b number", "runs/baseline/weights.json", "report", json_edit(lambda w: w | {"b": 0.5}),
+     "runs/baseline/weights.json: b must be 1 finite numbers, got 0.5"),
+    ("noise header only", "reports/noise.csv", "report", HEADER_ONLY,
+     "reports/noise.csv: has a header but no rows"),
+    ("steps header only", "reports/steps_to_target.csv", "report", HEADER_ONLY,
+     "reports/steps_to_target.csv: has a header but no rows"),
+    ("summary header only", "reports/summary.csv", "report", HEADER_ONLY,
+     "reports/summary.csv: has a header but no rows"),
+    ("summary text", "reports/summary.csv", "report", line_edit(2, 5, "low"),
+     "reports/summary.csv: line 2, column train_loss_mean must be a number, got 'low'"),
+    ("curves columns", "reports/curves.csv", "report", line_edit(1, 17, "x"),
+     "reports/curves.csv: columns must be batch_size, epoch,"),
+    ("steps rule empty", "reports/steps_to_target.csv", "report", line_edit(2, 1, ""),
+     "reports/steps_to_target.csv: line 2, column lr_scaling must not be empty"),
+    ("baseline history short", "runs/baseline/history.csv", "report", LAST_ROW_GONE,
+     "runs/baseline/history.csv: lacks the row {'seed': 0, 'epoch': 3}"),
+    ("data field over limit", "data/blobs.csv", "train", line_edit(3, 0, BIG),
+     "data/blobs.csv: line 3: field larger than field limit (131072)"),
+    ("data NUL byte", "data/blobs.csv", "train",
+     lambda p: p.write_bytes(p.read_bytes().replace(b",0,", b",\0,", 1)),
+     "data/blobs.csv: line"),
+    ("data not utf-8", "data/blobs.csv", "train", lambda p: p.write_bytes(b"\xff" + p.read_bytes()),
+     "data/blobs.csv: cannot be read"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("file", "stage", "how", "message"), [c[1:] for c in DAMAGED], ids=[c[0] for c in DAMAGED]
+)
+def test_a_damaged_intermediate_file_is_named_in_one_line(built, tmp_path, file, stage, how, message):
+    project = tmp_path / "project"
+    shutil.copytree(built, project)
+    how(project / file)
+    before = snapshot(project)
+    args = ("--batch-size", "1") if stage == "train" else ()
+    assert_refused(run_stage(project, stage, *args), message, project, before)
+
+
+def test_the_undamaged_project_passes_every_reader(built, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(built, project)
+    result = run_stage(project, "report")
+    assert result.returncode == 0, result.stderr

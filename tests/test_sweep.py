@@ -135,8 +135,12 @@ def check_collected(sweep_dir: Path, points: int, columns: list[str]) -> pd.Data
         pd.testing.assert_frame_equal(
             rows[own.columns].reset_index(drop=True), own, check_dtype=False, rtol=1e-5
         )
-    assert (sweep_dir / "figures" / "final_vs_batch.png").stat().st_size > 0
-    assert (sweep_dir / "figures" / "0" / "loss_curves.png").stat().st_size > 0
+    for png in (
+        sweep_dir / "figures" / "final_vs_batch.png",
+        sweep_dir / "figures" / "0" / "loss_curves.png",
+    ):
+        data = png.read_bytes()  # a whole PNG: its signature, a header chunk, the end chunk
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and data[-8:-4] == b"IEND"
     return table
 
 

@@ -96,3 +96,68 @@ def test_divergence_is_recorded_not_raised(blobs):
     assert overflow.diverged_epoch[0] == 1
     ok = fit(blobs, batch_size=1, lr=0.01, epochs=4, seeds=[0, 1])
     assert (ok.diverged_epoch == 0).all() and np.isfinite(ok.train_loss).all()
+
+
+def test_epoch_loss_weights_each_batch_by_its_size_with_a_short_last_batch(blobs):
+    """B = 64 on 150 rows: batches of 64, 64 and 22. The epoch loss is Σ loss_b · |b| / N over the
+    engine's own per-batch losses before each update, recomputed here by hand for two seeds and
+    two epochs (each epoch a fresh permutation drawn from the seed's generator after the init)."""
+    from batchgraph import SGD, Parameter
+    from batchgraph.study.train import init_weights
+
+    B, lr, epochs, seeds = 64, 0.5, 2, [3, 4]
+    h = fit(blobs, batch_size=B, lr=lr, epochs=epochs, seeds=seeds)
+    X, Y = blobs.X_train, blobs.y_train
+    for i, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        A0, b0 = init_weights(rng, 2, "normal", 0.1)
+        x, y, A, b = Input(), Input(), Parameter(A0), Parameter(b0)
+        graph = Graph(BCE(y, Sigmoid(Linear(x, A, b))))
+        sgd = SGD([A, b], lr)
+        for epoch in range(epochs):
+            order = rng.permutation(len(X))
+            losses, sizes = [], []
+            for start in range(0, len(X), B):
+                rows = order[start : start + B]
+                losses.append(float(graph.forward({x: X[rows], y: Y[rows, None]})))
+                sizes.append(len(rows))
+                graph.backward()
+                sgd.step()
+            assert sizes == [64, 64, 22]
+            by_hand = sum(loss * n for loss, n in zip(losses, sizes)) / len(X)
+            assert h.epoch_loss[i, epoch] == pytest.approx(by_hand, rel=1e-12)
+            # the unweighted mean of the batch losses is a different number: the weighting matters
+            assert abs(np.mean(losses) - by_hand) > 1e-4
+        np.testing.assert_allclose(h.A[i, 0], A.value[0], rtol=0, atol=1e-12)
+
+
+def test_every_seed_and_every_epoch_draws_its_own_order():
+    from batchgraph.study.train import epoch_order
+
+    rngs = [np.random.default_rng(s) for s in (0, 1)]
+    first, second = epoch_order(rngs, 150, True), epoch_order(rngs, 150, True)
+    for order in (*first, *second):
+        assert sorted(order.tolist()) == list(range(150))  # a permutation of the rows
+    assert (first[0] != first[1]).any()  # across seeds
+    assert (first[0] != second[0]).any() and (first[1] != second[1]).any()  # across epochs
+    np.testing.assert_array_equal(first[0], np.random.default_rng(0).permutation(150))
+    fixed = epoch_order(rngs, 5, False)
+    assert fixed.tolist() == [[0, 1, 2, 3, 4]] * 2
+
+
+def test_shuffling_changes_the_result_and_seeds_differ_only_through_it(blobs):
+    """Zero init: the seed acts only through the row order, so two seeds end apart when shuffled
+    and identical when not."""
+    kw = dict(batch_size=10, lr=0.1, epochs=2, init="zeros")
+    shuffled = fit(blobs, seeds=[0, 1], shuffle=True, **kw)
+    fixed = fit(blobs, seeds=[0, 1], shuffle=False, **kw)
+    assert abs(shuffled.A[0] - shuffled.A[1]).max() > 1e-4
+    np.testing.assert_array_equal(fixed.A[0], fixed.A[1])
+
+
+def test_labels_outside_0_1_are_refused_by_training(blobs):
+    from dataclasses import replace
+
+    bad = replace(blobs, y_train=blobs.y_train * 2)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 1\], got 2\.0"):
+        fit(bad, batch_size=8, lr=0.1, epochs=1)

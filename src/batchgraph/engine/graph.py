@@ -59,23 +59,44 @@ class Parameter(Node):
 
 
 def topological_order(output: Node) -> list[Node]:
-    """Every ancestor of ``output`` before its users (iterative DFS: no recursion limit)."""
+    """Every ancestor of ``output`` before its users (iterative DFS: no recursion limit).
+
+    ValueError if a node is its own ancestor (a cycle, e.g. made by reassigning ``.inputs``):
+    such a graph has no order, and walking it would never end.
+    """
     order: list[Node] = []
     done: set[int] = set()
+    on_path: set[int] = set()  # expanded, not yet done: the ancestors of what is being visited
     stack: list[tuple[Node, bool]] = [(output, False)]
     while stack:
         node, expanded = stack.pop()
         if id(node) in done:
             continue
         if expanded:
+            on_path.discard(id(node))
             done.add(id(node))
             order.append(node)
             continue
+        if id(node) in on_path:
+            raise ValueError(f"the graph has a cycle through {node!r}: a node cannot be its own input")
+        on_path.add(id(node))
         stack.append((node, True))
         for parent in reversed(node.inputs):
             if id(parent) not in done:
                 stack.append((parent, False))
     return order
+
+
+def _explain(node: Node, exc: Exception) -> Exception:
+    """The error of ``node.forward`` as a ValueError naming the node and its inputs' shapes."""
+    name = type(node).__name__
+    if str(exc).startswith(f"{name}:"):
+        return exc
+    empty = [type(n).__name__ for n in node.inputs if n.value is None]
+    if empty:
+        return ValueError(f"{name}: its input {empty[0]} has no value; feed it to Graph.forward")
+    shapes = ", ".join(str(np.shape(n.value)) for n in node.inputs)
+    return ValueError(f"{name}: cannot combine inputs of shapes {shapes} ({exc})")
 
 
 class Graph:
@@ -104,8 +125,11 @@ class Graph:
         if feed:
             for node, value in feed.items():
                 node.value = value
-        for node in self._ops:
-            node.value = node.forward(*map(_value, node.inputs))
+        try:
+            for node in self._ops:
+                node.value = node.forward(*map(_value, node.inputs))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise _explain(node, exc) from exc
         return self.output.value
 
     def backward(self, grad=None):
@@ -114,9 +138,16 @@ class Graph:
         ``grad`` seeds the output's gradient; by default ones (1.0 for a scalar loss).
         """
         out = self.output
+        if out.value is None:
+            raise ValueError(f"{out!r} has no value: run forward before backward")
         if grad is None:
             grad = np.empty(np.shape(out.value))
             grad.fill(1.0)  # np.ones, without its Python wrapper
+        elif np.shape(grad) != np.shape(out.value):
+            raise ValueError(
+                f"the seed gradient of {type(out).__name__} must have the output's shape "
+                f"{np.shape(out.value)}, got {np.shape(grad)}"
+            )
         out.grad = np.asarray(grad, dtype=np.float64)
         for node, edges in self._backward_plan:
             for (parent, first), g in zip(edges, node.backward(node.grad)):

@@ -126,6 +126,11 @@ class Sigmoid(Node):
 EPS = 1e-15
 
 
+def _in_unit_interval(a) -> bool:
+    # NaN fails both comparisons; a float64 array, else np.asarray(…) would cost a copy here.
+    return bool(np.minimum.reduce(a, axis=None) >= 0.0 and np.maximum.reduce(a, axis=None) <= 1.0)
+
+
 class BCE(Node):
     """Binary cross-entropy of probabilities, the mean over all elements.
 
@@ -136,13 +141,57 @@ class BCE(Node):
     ``per_model=k`` (an int) makes the first k axes the model index: shape (S, L) for k = 2.
     """
 
-    __slots__ = ("_clipped", "_logs", "_n", "per_model")
+    __slots__ = ("_clipped", "_labels_ok", "_logs", "_n", "per_model")
 
     def __init__(self, y_true: Node, y_pred: Node, per_model: bool = False):
         super().__init__(y_true, y_pred)
         self.per_model = per_model
+        self._labels_ok = (None, None, None)  # the last label arrays found in [0, 1]
+
+    def _check_shapes(self, y, p):
+        """Refuse labels that broadcast with the predictions into a bigger array (y (N,) against
+        p (N, 1) is an (N, N) loss) and an empty batch; returns y and p as arrays."""
+        y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+        full = np.broadcast_shapes(y.shape, p.shape)
+        if full != y.shape and full != p.shape:
+            raise ValueError(
+                f"BCE: labels of shape {y.shape} and predictions of shape {p.shape} broadcast to "
+                f"{full}; give them the same shape"
+            )
+        if p.size == 0 or y.size == 0:
+            raise ValueError(f"BCE: an empty batch (labels {y.shape}, predictions {p.shape})")
+        return y, p
+
+    def _check_labels(self, y, base) -> None:
+        """Refuse labels outside [0, 1]. Labels change identity every update (a fresh view of the
+        epoch's rows) but their base array does not: the last few bases that passed are kept,
+        most recent first (an epoch's rows, the train and the test split alternate), and the
+        view itself is checked only if its base holds other values too."""
+        a, b, c = self._labels_ok
+        if base is b:
+            self._labels_ok = (b, a, c)
+        elif base is c:
+            self._labels_ok = (c, a, b)
+        elif _in_unit_interval(base):
+            self._labels_ok = (base, a, b)
+        elif not _in_unit_interval(y):
+            bad = y[~((y >= 0.0) & (y <= 1.0))]
+            raise ValueError(
+                f"BCE: labels must be in [0, 1], got {bad.flat[0]} ({bad.size} such of {y.size})"
+            )
 
     def forward(self, y, p):
+        try:
+            same = y.shape == p.shape and p.size
+        except AttributeError:  # not arrays
+            same = False
+        if not same:
+            y, p = self._check_shapes(y, p)
+        base = y.base
+        if type(base) is not np.ndarray:
+            base = y
+        if base is not self._labels_ok[0]:
+            self._check_labels(y, base)
         # np.clip(p, EPS, 1 − EPS) and .mean(), spelled as the ufuncs they run (same bits), because
         # their Python wrappers cost more than the arithmetic on a small batch.
         p = np.minimum(np.maximum(p, EPS), 1.0 - EPS)

@@ -7,12 +7,15 @@ import argparse
 from pathlib import Path
 
 from ..study.config import load_params
-from ..study.io import read_json, write_json, write_text
+from ..study.io import read_metrics, read_published_metrics, write_json, write_text
 from ..tables.summary import (
+    NOISE,
+    STEPS,
     curves_table,
     markdown_table,
     metrics_json,
     read_csv,
+    read_history,
     study_history,
     summary_table,
     table_csv,
@@ -27,23 +30,27 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     runs, out = Path(args.runs), Path(args.out)
-    history, lrs = study_history(params.study.batch_sizes, runs)
+    study, epochs = params.study, params.train.epochs
+    history, lrs = study_history(study.batch_sizes, runs, study.seeds, epochs)
     summary = summary_table(history, lrs)
     curves = curves_table(history, params.data.n_train)
-    published = read_csv(runs / "published" / "history.csv")
+    expect = {"batch_size": study.batch_sizes, "seed": study.seeds, "epoch": range(1, epochs + 1)}
+    published = read_history(runs / "published" / "history.csv", expect)
     published_lrs = {
         int(key.removeprefix("bs_")): m["lr"]
-        for key, m in read_json(runs / "published" / "metrics.json").items()
+        for key, m in read_published_metrics(runs / "published" / "metrics.json").items()
     }
-    baseline = read_json(runs / "baseline" / "metrics.json")
+    baseline = read_metrics(
+        runs / "baseline" / "metrics.json", nullable=["train_loss", "test_loss", "test_accuracy"]
+    )
 
     write_text(out / "summary.csv", table_csv(summary))
     write_text(out / "summary.md", markdown_table(summary))
     write_text(out / "curves.csv", table_csv(curves))
     write_text(out / "published_summary.csv", table_csv(summary_table(published, published_lrs)))
     write_json(out / "metrics.json", metrics_json(summary, baseline))
-    for name in ("noise.csv", "steps_to_target.csv"):  # checked, then kept byte for byte
-        read_csv(runs / name)
+    for name, contract in (("noise.csv", NOISE), ("steps_to_target.csv", STEPS)):  # checked, kept as they are
+        read_csv(runs / name, contract)
         write_text(out / name, (runs / name).read_text(encoding="utf-8"))
     shown = [
         "batch_size",

@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 
 from ..study.config import load_params
-from ..study.io import csv_text, fmt, read_dataset, read_json, write_text
+from ..study.io import csv_text, fmt, read_dataset, read_weights, write_text
 from ..study.noise import (
     measured_batch_variance,
     noise_stats,
@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     X, y = data.X_train, data.y_train
     N = len(X)
     model, _ = init_ensemble(X.shape[1], [params.baseline.seed], **params.model.model_dump())
-    trained = read_json(args.weights)
+    trained = read_weights(args.weights, X.shape[1])
     points = {
         "initial": model.weights(),
         "trained": (np.array(trained["A"])[None], np.array(trained["b"])[None]),

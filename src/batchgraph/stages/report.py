@@ -10,8 +10,8 @@ import numpy as np
 from ..report import figures as fig
 from ..report.writeup import render_report
 from ..study.config import load_params
-from ..study.io import read_dataset, read_json, write_dir, write_text
-from ..tables.summary import read_csv
+from ..study.io import read_dataset, read_metrics, read_weights, write_dir, write_text
+from ..tables.summary import CURVES, NOISE, STEPS, SUMMARY, read_csv, read_history
 
 
 def main(argv=None) -> None:
@@ -25,14 +25,19 @@ def main(argv=None) -> None:
     params = load_params(args.params)
     data = read_dataset(args.data)
     tables, baseline, out = Path(args.tables), Path(args.baseline), Path(args.out)
-    summary = read_csv(tables / "summary.csv")
-    curves = read_csv(tables / "curves.csv")
-    published = read_csv(tables / "published_summary.csv")
-    noise = read_csv(tables / "noise.csv")
-    steps = read_csv(tables / "steps_to_target.csv")
-    base_history = read_csv(baseline / "history.csv")
-    base_metrics = read_json(baseline / "metrics.json")
-    weights = read_json(baseline / "weights.json")
+    summary = read_csv(tables / "summary.csv", SUMMARY)
+    curves = read_csv(tables / "curves.csv", CURVES)
+    published = read_csv(tables / "published_summary.csv", SUMMARY)
+    noise = read_csv(tables / "noise.csv", NOISE)
+    steps = read_csv(tables / "steps_to_target.csv", STEPS)
+    base = params.baseline
+    base_history = read_history(
+        baseline / "history.csv", {"seed": [base.seed], "epoch": range(1, base.epochs + 1)}
+    )
+    base_metrics = read_metrics(
+        baseline / "metrics.json", nullable=["epoch_loss", "train_loss", "test_loss", "test_accuracy"]
+    )
+    weights = read_weights(baseline / "weights.json", data.X_train.shape[1])
     A, b = np.array(weights["A"]), np.array(weights["b"])
 
     figures = {

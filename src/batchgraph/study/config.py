@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .io import UserError
+from .memory import check_memory
 
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"
@@ -47,14 +48,11 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
-    n_per_class: PositiveInt = 100
-    means: Annotated[list[Point], Field(min_length=2, max_length=2), AfterValidator(_distinct_means)] = [
-        [1.0, 2.0],
-        [1.0, -2.0],
-    ]
-    std: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
-    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.25
-    seed: Seed = 0
+    n_per_class: PositiveInt
+    means: Annotated[list[Point], Field(min_length=2, max_length=2), AfterValidator(_distinct_means)]
+    std: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    test_fraction: Annotated[float, Field(gt=0, lt=1)]
+    seed: Seed
 
     @property
     def n_test(self) -> int:
@@ -66,58 +64,48 @@ class DataParams(Section):
 
 
 class ModelParams(Section):
-    graph: Literal["linear", "scalar"] = "linear"
-    init: Literal["normal", "zeros"] = "normal"
-    init_std: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.1
+    graph: Literal["linear", "scalar"]
+    init: Literal["normal", "zeros"]
+    init_std: Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 LearningRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class TrainParams(Section):
-    lr: LearningRate = 0.01
-    lr_scaling: Literal["none", "linear", "sqrt", "inverse"] = "none"
-    lr_ref_batch: PositiveInt = 1
-    epochs: PositiveInt = 20
-    shuffle: bool = True
+    lr: LearningRate
+    lr_scaling: Literal["none", "linear", "sqrt", "inverse"]
+    lr_ref_batch: PositiveInt
+    epochs: PositiveInt
+    shuffle: bool
 
 
 class BaselineParams(Section):
-    batch_size: PositiveInt = 1
-    lr: LearningRate = 0.01
-    epochs: PositiveInt = 100
-    seed: Seed = 0
+    batch_size: PositiveInt
+    lr: LearningRate
+    epochs: PositiveInt
+    seed: Seed
 
 
 class StudyParams(Section):
-    name: str = "seed_report"
-    batch_sizes: Annotated[list[PositiveInt], Field(min_length=1), AfterValidator(_unique)] = [
-        1,
-        2,
-        4,
-        8,
-        16,
-        32,
-        64,
-        128,
-        150,
-    ]
-    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2, 3, 4]
+    name: str
+    batch_sizes: Annotated[list[PositiveInt], Field(min_length=1), AfterValidator(_unique)]
+    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]
 
 
 class NoiseParams(Section):
-    samples: Annotated[int, Field(ge=2)] = 2000
-    enumerate_up_to: PositiveInt = 20_000
-    seed: Seed = 0
+    samples: Annotated[int, Field(ge=2)]
+    enumerate_up_to: PositiveInt
+    seed: Seed
 
 
 class StepsParams(Section):
-    target: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.1
-    max_steps: PositiveInt = 20_000
+    target: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    max_steps: PositiveInt
     rules: Annotated[
         list[Literal["none", "linear", "sqrt", "inverse"]], Field(min_length=1), AfterValidator(_unique)
-    ] = ["none", "linear", "sqrt"]
-    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)] = [0, 1, 2, 3, 4]
+    ]
+    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]
 
 
 def _ascending(values: list) -> list:
@@ -133,9 +121,9 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 class LrGrid(Section):
     """Learning rates start·2^(i/per_octave), i = 0, 1, …, up to stop: a log-spaced grid."""
 
-    start: Positive = 2.0**-6
-    stop: Positive = 8.0
-    per_octave: PositiveInt = 2
+    start: Positive
+    stop: Positive
+    per_octave: PositiveInt
 
     @model_validator(mode="after")
     def _ordered(self) -> LrGrid:
@@ -147,26 +135,26 @@ class LrGrid(Section):
 class CriticalParams(Section):
     """The critical-batch-size study on the exact two-Gaussian population (McCandlish et al. 2018)."""
 
-    rhos: Annotated[list[Correlation], Field(min_length=1), AfterValidator(_unique)] = [0.0, 0.9, 0.99]
+    rhos: Annotated[list[Correlation], Field(min_length=1), AfterValidator(_unique)]
     batch_sizes: Annotated[
         list[PositiveInt], Field(min_length=2), AfterValidator(_unique), AfterValidator(_ascending)
-    ] = [2**i for i in range(14)]
-    lr_grid: LrGrid = LrGrid()
-    seeds: Annotated[list[Seed], Field(min_length=2), AfterValidator(_unique)] = list(range(16))
-    deltas: Annotated[list[Positive], Field(min_length=1), AfterValidator(_unique)] = [0.1, 0.05, 0.02, 0.01]
-    max_steps: PositiveInt = 50_000
-    diverge_loss: Positive = 10.0
+    ]
+    lr_grid: LrGrid
+    seeds: Annotated[list[Seed], Field(min_length=2), AfterValidator(_unique)]
+    deltas: Annotated[list[Positive], Field(min_length=1), AfterValidator(_unique)]
+    max_steps: PositiveInt
+    diverge_loss: Positive
 
 
 class Params(Section):
-    data: DataParams = DataParams()
-    model: ModelParams = ModelParams()
-    train: TrainParams = TrainParams()
-    baseline: BaselineParams = BaselineParams()
-    noise: NoiseParams = NoiseParams()
-    steps: StepsParams = StepsParams()
-    study: StudyParams = StudyParams()
-    critical: CriticalParams = CriticalParams()
+    data: DataParams
+    model: ModelParams
+    train: TrainParams
+    baseline: BaselineParams
+    noise: NoiseParams
+    steps: StepsParams
+    study: StudyParams
+    critical: CriticalParams
 
     @model_validator(mode="after")
     def _fits_the_data(self) -> Params:
@@ -186,6 +174,11 @@ class Params(Section):
                 f"baseline.batch_size must be at most the training set size {d.n_train}, "
                 f"got {self.baseline.batch_size}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Params:
+        check_memory(self)
         return self
 
 
@@ -219,24 +212,53 @@ def validate_params(raw: object, source: str = PARAMS_FILE) -> Params:
         raise ParamsError(f"{source}: {_describe(exc.errors()[0])}") from None
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> Params:
-    """Read and validate ``path``; every failure is a ParamsError with one line."""
-    import yaml
-
-    path = Path(path)
+def read_text(path: Path, missing: str) -> str:
+    """The UTF-8 text of ``path``; ParamsError (one line) if it is missing, unreadable or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ParamsError(f"{path}: not found; run `make params` to compose it from conf/") from None
+        raise ParamsError(f"{path}: not found; {missing}") from None
     except OSError as exc:
         raise ParamsError(f"{path}: cannot be read ({exc.strerror})") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ParamsError(f"{path}: is not valid YAML{where}") from None
-    return validate_params(raw, str(path))
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{path}: is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def parse_yaml(text: str, source: str = PARAMS_FILE):
+    """YAML text parsed as DVC parses params.yaml (YAML 1.2, ``ruamel.yaml`` safe loader, an empty
+    file is ``{}``): ``1e-2`` is a number, ``yes`` a string. ParamsError names the line."""
+    from ruamel.yaml import YAML, YAMLError
+
+    try:
+        return YAML(typ="safe").load(text) or {}
+    except YAMLError as exc:
+        raise ParamsError(f"{source}: is not valid YAML{_where(exc)}") from None
+    except RecursionError:
+        raise ParamsError(f"{source}: is not valid params (nested too deeply)") from None
+
+
+def _where(exc) -> str:
+    """`` at line N (problem)`` from a (ruamel or PyYAML) YAML error, as far as it says."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    return f"{where} ({' '.join(str(problem).split())})" if problem else where
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and validate ``path`` as DVC reads it; every failure is a ParamsError with one line."""
+    path = Path(path)
+    text = read_text(path, "run `make params` to compose it from conf/")
+    return validate_params(parse_yaml(text, str(path)), str(path))
+
+
+def composed_params(overrides: list[str] = (), conf_dir: str | Path = CONF_DIR) -> Params:
+    """The validated params composed from ``conf_dir``: with no overrides, the documented defaults."""
+    return validate_params(parse_yaml(compose(overrides, conf_dir)), f"{CONF_DIR}/ (composed)")
 
 
 def compose(overrides: list[str] = (), conf_dir: str | Path = CONF_DIR) -> str:
@@ -251,46 +273,74 @@ def compose(overrides: list[str] = (), conf_dir: str | Path = CONF_DIR) -> str:
     return OmegaConf.to_yaml(cfg)
 
 
+def _compose_checked(overrides: list[str], conf_dir: str | Path = CONF_DIR) -> str:
+    """``compose`` with every failure (Hydra, a broken YAML file, a file that is not UTF-8, the
+    schema) as a ParamsError with one line naming the file; returns the valid params.yaml text."""
+    import yaml
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        text = compose(overrides, conf_dir)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        name = _relative(mark.name) if mark and mark.name else f"a file in {conf_dir}/"
+        raise ParamsError(f"{name}: is not valid YAML{_where(exc)}") from None
+    except UnicodeDecodeError:
+        for path in sorted(Path(conf_dir).rglob("*.yaml")):
+            read_text(path, "")  # raises for the first file that is not UTF-8
+        raise ParamsError(f"{conf_dir}/: a file is not UTF-8 text") from None
+    except (HydraException, OmegaConfBaseException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ParamsError(f"{conf_dir}/: {first}") from None
+    validate_params(parse_yaml(text), f"{CONF_DIR}/ (composed)")
+    return text
+
+
+def _relative(name: str) -> str:
+    path = Path(name)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _write_or_check(text: str, output: Path, check: bool) -> str:
+    """Compare ``text`` with ``output`` (``--check``) or replace it atomically; returns the message."""
+    if check:
+        current = read_text(output, "run `make params` to compose it from conf/")
+        if current != text:
+            raise ParamsError(f"{output} differs from the composition of {CONF_DIR}/; run `make params`")
+        return f"{output} matches {CONF_DIR}/"
+    if not output.parent.is_dir():
+        raise ParamsError(f"{output}: the folder {output.parent} does not exist; create it first")
+    if output.is_dir():
+        raise ParamsError(f"{output}: is a folder; give the path of a file")
+    if output.is_file() and output.read_bytes() == text.encode("utf-8"):
+        return f"{output} is up to date with {CONF_DIR}/"
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ParamsError(f"{output}: cannot be written ({exc.strerror})") from None
+    return f"wrote {output} from {CONF_DIR}/"
+
+
 def main(argv=None) -> None:
     """``python -m batchgraph.study.config [--check] [OVERRIDE ...]``: write or check params.yaml."""
     import argparse
-    import sys
+
+    from .io import main_guard
 
     parser = argparse.ArgumentParser(prog="python -m batchgraph.study.config", description=main.__doc__)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. study=seed_published")
     parser.add_argument("--check", action="store_true", help="exit 1 if params.yaml differs from conf/")
     parser.add_argument("--output", default=PARAMS_FILE)
     args = parser.parse_args(argv)
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        text = compose(args.overrides)
-        validate_params(__import__("yaml").safe_load(text), f"{CONF_DIR}/ (composed)")
-    except (HydraException, OmegaConfBaseException) as exc:
-        print(f"error: {CONF_DIR}/: {str(exc).splitlines()[0]}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except ParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
     output = Path(args.output)
-    current = output.read_text(encoding="utf-8") if output.exists() else None
-    if args.check:
-        if current != text:
-            print(
-                f"error: {output} differs from the composition of {CONF_DIR}/; run `make params`",
-                file=sys.stderr,
-            )
-            raise SystemExit(1)
-        print(f"{output} matches {CONF_DIR}/")
-        return
-    if current != text:
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
-        print(f"wrote {output} from {CONF_DIR}/")
-    else:
-        print(f"{output} is up to date with {CONF_DIR}/")
+    main_guard(lambda: print(_write_or_check(_compose_checked(args.overrides), output, args.check)))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,11 @@ def read_dataset(path: str | Path) -> Dataset:
         raise DataError(f"{path}: cannot be read ({exc})") from None
     if text and not text.endswith("\n"):
         raise DataError(f"{path}: ends mid-line; the file is truncated")
-    lines = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        lines = list(reader)
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a NUL byte, a stray quote
+        raise DataError(f"{path}: line {reader.line_num}: {exc}; the file is damaged") from None
     if not lines:
         raise DataError(f"{path}: is empty; expected a header x1, …, xd, label, split")
     header = lines[0]
@@ -173,3 +177,62 @@ def read_json(path: str | Path):
         raise DataError(f"{path}: not found; run `dvc repro` to compute it") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise DataError(f"{path}: is not valid JSON (nested too deeply)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_metrics(path: str | Path, keys=(), nullable=()) -> dict:
+    """A JSON object with a finite number under each of ``keys`` (``nullable`` ones may also be
+    null, a diverged run's value); a DataError names the file and the key."""
+    return _check_metrics(read_json(path), path, keys, nullable)
+
+
+def _check_metrics(obj, path, keys, nullable=(), where: str = "") -> dict:
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: {where}must be a JSON object, got {type(obj).__name__}")
+    for key in (*keys, *nullable):
+        if key not in obj:
+            raise DataError(f"{path}: {where}has no {key!r}; the file is damaged, run `dvc repro`")
+        value = obj[key]
+        if not (_is_number(value) or (value is None and key in nullable)):
+            raise DataError(f"{path}: {where}{key} must be a finite number, got {value!r}")
+    return obj
+
+
+def read_published_metrics(path: str | Path) -> dict:
+    """runs/published/metrics.json: ``bs_<B>`` -> that batch size's metrics, each with its lr."""
+    obj = read_json(path)
+    if not isinstance(obj, dict) or not obj:
+        raise DataError(f"{path}: must be a non-empty JSON object of bs_<B> entries, got {obj!r:.40}")
+    for key, metrics in obj.items():
+        if not (key.startswith("bs_") and key[3:].isdigit()):
+            raise DataError(f"{path}: keys must be bs_<batch size>, got {key!r}")
+        _check_metrics(metrics, path, ["lr"], where=f"{key}: ")
+    return obj
+
+
+def read_weights(path: str | Path, n_features: int) -> dict:
+    """A run's weights.json: ``A`` (1, n_features) and ``b`` (1,), finite numbers."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: must be a JSON object with A and b, got {type(obj).__name__}")
+    for key, shape in (("A", (1, n_features)), ("b", (1,))):
+        if key not in obj:
+            raise DataError(f"{path}: has no {key!r}; the file is damaged, run `dvc repro`")
+        value = obj[key]
+        rows = value if len(shape) == 2 and isinstance(value, list) else [value]
+        ok = (
+            isinstance(value, list)
+            and len(value) == shape[0]
+            and all(isinstance(r, list) and len(r) == shape[-1] and all(map(_is_number, r)) for r in rows)
+        )
+        if not ok:
+            want = "×".join(map(str, shape))
+            raise DataError(f"{path}: {key} must be {want} finite numbers, got {json.dumps(value)[:60]}")
+    return obj

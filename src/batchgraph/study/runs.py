@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
-from .columns import HISTORY_COLUMNS, NOISE_COLUMNS
+from .columns import HISTORY_COLUMNS, HISTORY_HEADER, NOISE_COLUMNS
 from .config import Params
 from .data import Dataset
 from .io import csv_text, fmt, rounded
 from .train import History, fit
 
 RECORDED = (*HISTORY_COLUMNS, *NOISE_COLUMNS)
-HISTORY_HEADER = ("seed", "epoch", "updates", *RECORDED)
 
 
 def history_csv(history: History, extra: dict | None = None) -> str:

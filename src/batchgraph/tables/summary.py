@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..study.columns import HISTORY_COLUMNS, NOISE_COLUMNS
-from ..study.io import DataError, read_json, rounded
+from ..study.columns import HISTORY_COLUMNS, HISTORY_HEADER, NOISE_COLUMNS
+from ..study.io import DataError, read_metrics, rounded
 
 FLOAT_FORMAT = "%.6g"
 
@@ -25,6 +27,43 @@ PUBLISHED_LOSSES = {
     150: 0.703,
 }
 METRICS = list(HISTORY_COLUMNS)
+
+# The contracts of the tables the stages write and read back: (columns, text columns, integer
+# columns); every other column holds numbers, NaN allowed (a diverged run, a std of one seed).
+SUMMARY = (
+    [
+        "batch_size",
+        "updates",
+        "lr",
+        *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
+        "seeds",
+        "diverged",
+    ],
+    (),
+    ("batch_size", "updates", "seeds", "diverged"),
+)
+CURVES = (
+    [
+        "batch_size",
+        "epoch",
+        "updates",
+        "samples",
+        *(c for m in (*METRICS, *NOISE_COLUMNS) for c in (m, f"{m}_std")),
+    ],
+    (),
+    ("batch_size", "epoch", "updates", "samples"),
+)
+NOISE = (
+    ["weights", "batch_size", "measured_variance", "measured_stderr", "predicted_variance", "batches",
+     "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple"],
+    ("weights",),
+    ("batch_size", "batches", "enumerated"),
+)  # fmt: skip
+STEPS = (
+    ["batch_size", "lr_scaling", "lr", "steps_mean", "steps_std", "reached", "seeds"],
+    ("lr_scaling",),
+    ("batch_size", "reached", "seeds"),
+)
 
 
 def final_epoch(history: pd.DataFrame) -> pd.DataFrame:
@@ -80,24 +119,103 @@ def table_csv(table: pd.DataFrame) -> str:
     return table.to_csv(index=False, float_format=FLOAT_FORMAT)
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """A CSV table; a DataError names the file and what is wrong with it."""
+def read_csv(path: str | Path, contract=None) -> pd.DataFrame:
+    """A CSV table; a DataError names the file and what is wrong with it.
+
+    ``contract`` = (columns, text columns, integer columns), e.g. ``SUMMARY``: then the header
+    must be exactly ``columns``, there must be at least one row, a text column must not be empty,
+    an integer column must hold whole numbers and every other column numbers (NaN allowed).
+    """
     path = Path(path)
     try:
-        return pd.read_csv(path)
+        table = pd.read_csv(path)
     except FileNotFoundError:
         raise DataError(f"{path}: not found; run `dvc repro` to compute it") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: is damaged ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: is damaged ({str(exc).strip().splitlines()[0]})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+    if contract is None:
+        return table
+    columns, text, integers = contract
+    if list(table.columns) != list(columns):
+        raise DataError(
+            f"{path}: columns must be {', '.join(columns)}, got {', '.join(map(str, table.columns))}"
+        )
+    if table.empty:
+        raise DataError(f"{path}: has a header but no rows; the file is truncated, run `dvc repro`")
+    limit = csv.field_size_limit()
+    for column in columns:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values) and column not in text:
+            numbers = values
+        else:
+            cells = values.astype(object)
+            long = cells.map(lambda v: isinstance(v, str) and len(v) > limit)
+            if long.any():
+                _refuse(path, long, column, f"holds a field over {limit} characters")
+            if column in text:
+                _refuse(path, cells.isna(), column, "must not be empty")
+                continue
+            numbers = pd.to_numeric(cells, errors="coerce")
+            _refuse(path, numbers.isna() & cells.notna(), column, "must be a number, got {value!r}", cells)
+            table[column] = numbers
+        if column in integers:
+            whole = numbers.notna() & np.isfinite(numbers) & (numbers == np.round(numbers))
+            _refuse(path, ~whole, column, "must be a whole number, got {value!r}", values)
+            table[column] = numbers.astype(np.int64)
+    return table
 
 
-def study_history(batch_sizes, runs_dir: str | Path) -> tuple[pd.DataFrame, dict[int, float]]:
-    """Every run of the study as one long table, and each batch size's learning rate."""
+def _refuse(path, bad: pd.Series, column: str, message: str, values: pd.Series | None = None) -> None:
+    """DataError for the first row where ``bad`` holds, naming its line (the header is line 1)."""
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        value = None if values is None else values.iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value
+        if isinstance(value, str) and len(value) > 40:
+            value = value[:40] + "…"
+        raise DataError(f"{path}: line {row + 2}, column {column} " + message.format(value=value))
+
+
+def read_history(path: str | Path, expect: dict[str, list] | None = None) -> pd.DataFrame:
+    """A run history (``HISTORY_HEADER``, led by the columns of ``expect`` that are not in it, e.g.
+    batch_size). With ``expect`` (column -> values), its rows must be every combination once:
+    a missing seed or epoch is an error, never a run silently left out of the summary."""
+    expect = expect or {}
+    extra = [c for c in expect if c not in HISTORY_HEADER]
+    columns = [*extra, *HISTORY_HEADER]
+    table = read_csv(path, (columns, (), (*extra, "seed", "epoch", "updates")))
+    if expect:
+        keys = list(expect)
+        rows = list(table[keys].itertuples(index=False, name=None))
+        wanted = set(itertools.product(*expect.values()))
+        if len(set(rows)) != len(rows):
+            raise DataError(
+                f"{path}: repeats a ({', '.join(keys)}) row; the file is damaged, run `dvc repro`"
+            )
+        missing = sorted(wanted - set(rows))
+        if missing or len(rows) != len(wanted):
+            what = (
+                f"lacks the row {dict(zip(keys, missing[0]))}"
+                if missing
+                else "has rows params.yaml does not ask for"
+            )
+            raise DataError(f"{path}: {what}; it is stale or damaged, run `dvc repro`")
+    return table
+
+
+def study_history(
+    batch_sizes, runs_dir: str | Path, seeds=None, epochs: int | None = None
+) -> tuple[pd.DataFrame, dict[int, float]]:
+    """Every run of the study as one long table, and each batch size's learning rate. With
+    ``seeds`` and ``epochs``, each run must hold exactly those (see ``read_history``)."""
+    expect = None if seeds is None or epochs is None else {"seed": list(seeds), "epoch": range(1, epochs + 1)}
     frames, lrs = [], {}
     for B in batch_sizes:
         run = Path(runs_dir) / f"bs_{B}"
-        frames.append(read_csv(run / "history.csv").assign(batch_size=B))
-        lrs[B] = read_json(run / "metrics.json")["lr"]
+        frames.append(read_history(run / "history.csv", expect).assign(batch_size=B))
+        lrs[B] = read_metrics(run / "metrics.json", ["lr"])["lr"]
     return pd.concat(frames, ignore_index=True), lrs
 
 
