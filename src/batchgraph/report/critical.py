@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..tables.summary import markdown_table
 from .figures import _plt, png
 
 __all__ = ["critical_figures", "critical_section", "png"]
@@ -144,6 +145,13 @@ def _headline(table: pd.DataFrame) -> str:
     medians = table.groupby("rho", sort=True)[["b_crit_over_b_simple", "b_crit_over_b_noise"]].median()
     falling = bool((np.diff(medians.to_numpy(), axis=0) < 0).all())
     trend = "; both fall as ρ grows (median over δ)" if falling else ""
+    ratios = pd.concat([ratio_s, ratio_n])
+    if (ratios < 1).all():
+        verdict = "The noise scales overestimate the knee"
+    elif (ratios > 1).all():
+        verdict = "The noise scales underestimate the knee"
+    else:
+        verdict = "The noise scales bracket the knee"
     low, high = table[table["rho"] == table["rho"].min()], table[table["rho"] == table["rho"].max()]
     grows = (last["b_crit"].to_numpy() > first["b_crit"].to_numpy()).sum()
     return (
@@ -154,8 +162,7 @@ def _headline(table: pd.DataFrame) -> str:
         f"the knee to larger batches for {grows} of {len(first)} values of ρ; across ρ the knee stays "
         f"within {_span(table['b_crit'])} while S_min goes from {_span(low['s_min'])} "
         f"(ρ = {low['rho'].iloc[0]:g}) to {_span(high['s_min'])} (ρ = {high['rho'].iloc[0]:g}). "
-        f"The noise scales overestimate the knee: B_crit/B_simple is "
-        f"{_span(ratio_s)} and B_crit/B_noise {_span(ratio_n)}, {trend}. "
+        f"{verdict}: B_crit/B_simple is {_span(ratio_s)} and B_crit/B_noise {_span(ratio_n)}{trend}. "
         f"The best lr sat at the edge of the lr grid in {edges} (ρ, δ, B) cells and "
         f"{unreached} (ρ, δ) fits left out unreached batch sizes."
     )
@@ -165,10 +172,6 @@ def critical_section(table: pd.DataFrame, steps: pd.DataFrame, figure_dir: str =
     """The critical-batch study as a Markdown section; every number comes from ``table``/``steps``."""
     cols = ["rho", "delta", "s_min", "e_min", "b_crit", "b_simple", "b_noise", "b_crit_over_b_simple",
             "b_crit_over_b_noise", "fit_residual", "best_lr_at_edge"]  # fmt: skip
-    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
-    body = "".join(
-        "| " + " | ".join(f"{row[c]:.4g}" for c in cols) + " |\n" for _, row in table[cols].iterrows()
-    )
     return "\n\n".join([
         "## Critical batch size (McCandlish et al. 2018; Shallue et al. 2018)",
         _headline(table),
@@ -186,7 +189,7 @@ def critical_section(table: pd.DataFrame, steps: pd.DataFrame, figure_dir: str =
         "property of this start. The noise scales assume the step is re-tuned along G every step "
         "(ε_opt = |G|²/GᵀHG), which a constant lr cannot follow on an ill-conditioned problem, one "
         "reason B_noise sits far above the measured knee.",
-        head + body.rstrip("\n"),
+        markdown_table(table[cols]).rstrip("\n"),
         f"![steps against batch size]({figure_dir}/critical_steps.png)",
         f"![steps–examples trade-off]({figure_dir}/critical_pareto.png)",
         f"![B_crit against the noise scales]({figure_dir}/critical_noise_scales.png)",
