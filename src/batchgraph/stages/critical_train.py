@@ -1,5 +1,5 @@
 """Stage `critical_train`: steps to each target L* + δ for every lr, at one ρ and batch size
--> runs/critical/rho_<ρ>/bs_<B>/ (steps.csv, run.json)."""
+-> critical/runs/rho_<ρ>/bs_<B>/ (steps.csv, run.json)."""
 
 from __future__ import annotations
 
