@@ -92,8 +92,23 @@ def test_history_records_the_noise_scale(blobs):
 
 
 def test_steps_to_target_counts_updates_until_the_loss_first_reaches_it(blobs):
-    steps, _ = steps_to_target(blobs, batch_size=150, lr=0.5, target=0.3, max_steps=500, seeds=[0])
+    (steps,), _ = steps_to_target(blobs, batch_size=150, lr=0.5, target=0.3, max_steps=500, seeds=[0])
     h = fit(blobs, batch_size=150, lr=0.5, epochs=int(steps[0]), seeds=[0])
     assert h.train_loss[0, -1] <= 0.3 < h.train_loss[0, -2]  # full batch: one update per epoch
-    missed, _ = steps_to_target(blobs, batch_size=150, lr=0.5, target=1e-6, max_steps=50, seeds=[0, 1])
+    (missed,), _ = steps_to_target(blobs, batch_size=150, lr=0.5, target=1e-6, max_steps=50, seeds=[0, 1])
     assert np.isnan(missed).all()
+
+
+def test_steps_for_several_rules_in_one_ensemble_equal_each_rule_alone(blobs):
+    rules = ("none", "linear", "sqrt")
+    together, lrs = steps_to_target(
+        blobs, batch_size=8, lr=0.05, target=0.2, max_steps=3000, seeds=[0, 1], rules=rules
+    )
+    for rule, lr, row in zip(rules, lrs, together):
+        (alone,), (alone_lr,) = steps_to_target(
+            blobs, batch_size=8, lr=0.05, target=0.2, max_steps=3000, seeds=[0, 1], rules=[rule]
+        )
+        assert lr == alone_lr
+        np.testing.assert_array_equal(row, alone)
+    assert lrs == [0.05, 0.4, 0.05 * 8**0.5]
+    assert together[1].max() < together[0].min()  # an 8× step reaches the target sooner

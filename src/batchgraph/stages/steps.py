@@ -22,17 +22,18 @@ def main(argv=None) -> None:
     data = read_dataset(args.data)
     cfg = params.steps
     settings = params.model.model_dump() | params.train.model_dump(exclude={"lr_scaling", "epochs"})
-    rows = []
-    for rule in cfg.rules:
-        for B in params.study.batch_sizes:
-            steps, lr = steps_to_target(
-                data, batch_size=B, target=cfg.target, max_steps=cfg.max_steps, seeds=cfg.seeds,
-                lr_scaling=rule, **settings,
-            )  # fmt: skip
-            reached = steps[~np.isnan(steps)]
+    rows = {rule: [] for rule in cfg.rules}
+    for B in params.study.batch_sizes:
+        steps, lrs = steps_to_target(
+            data, batch_size=B, target=cfg.target, max_steps=cfg.max_steps, seeds=cfg.seeds,
+            rules=cfg.rules, **settings,
+        )  # fmt: skip
+        for rule, lr, per_seed in zip(cfg.rules, lrs, steps):
+            reached = per_seed[~np.isnan(per_seed)]
             mean = float(reached.mean()) if len(reached) else float("nan")
             std = float(reached.std(ddof=1)) if len(reached) > 1 else float("nan")
-            rows.append([B, rule, fmt(lr), fmt(mean), fmt(std), len(reached), len(steps)])
-        print(f"steps@{rule}: " + ", ".join(f"B={r[0]} {r[3]}" for r in rows if r[1] == rule))
+            rows[rule].append([B, rule, fmt(lr), fmt(mean), fmt(std), len(reached), len(per_seed)])
+    for rule, part in rows.items():
+        print(f"steps@{rule}: " + ", ".join(f"B={r[0]} {r[3]}" for r in part))
     header = ["batch_size", "lr_scaling", "lr", "steps_mean", "steps_std", "reached", "seeds"]
-    write_text(args.out, csv_text(header, rows))
+    write_text(args.out, csv_text(header, [row for part in rows.values() for row in part]))

@@ -159,20 +159,24 @@ def steps_to_target(
     target: float,
     max_steps: int,
     seeds=(0,),
+    rules=("none",),
     graph: str = "linear",
     init: str = "normal",
     init_std: float = 0.1,
     shuffle: bool = True,
-    lr_scaling: str = "none",
     lr_ref_batch: int = 1,
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, list[float]]:
     """SGD updates until each model's full-train loss first reaches ``target`` (Shallue et al.
-    2018), at most ``max_steps``. Returns the steps per seed (NaN where the budget ran out) and the
-    learning rate used. Same models, batches and seeding as ``fit``."""
+    2018), at most ``max_steps``, for every lr-scaling rule and seed. Returns the steps (rules,
+    seeds), NaN where the budget ran out, and each rule's learning rate.
+
+    Every (rule, seed) is one member of a single ensemble with its own learning rate; member
+    (r, s) has the model, batches and seeding of ``fit`` with seed s, so the result equals
+    running each rule alone."""
     X, y = data.X_train, data.y_train
-    model, rngs = init_ensemble(X.shape[1], seeds, graph, init, init_std)
-    step_lr = scaled_lr(lr, batch_size, lr_scaling, lr_ref_batch)
-    sgd = SGD(model.parameters, step_lr)
+    model, rngs = init_ensemble(X.shape[1], [s for _ in rules for s in seeds], graph, init, init_std)
+    lrs = [scaled_lr(lr, batch_size, rule, lr_ref_batch) for rule in rules]
+    sgd = SGD(model.parameters, np.repeat(lrs, len(seeds)))
     bounds = batch_bounds(len(X), batch_size)
     steps = np.full(len(rngs), np.nan)
     step = 0
@@ -184,4 +188,4 @@ def steps_to_target(
                 steps[np.isnan(steps) & (model.evaluate(X, y)[0] <= target)] = step
                 if step >= max_steps or not np.isnan(steps).any():
                     break
-    return steps, step_lr
+    return steps.reshape(len(rules), len(seeds)), lrs
