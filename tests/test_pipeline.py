@@ -105,7 +105,8 @@ def test_after_a_failed_stage_repro_restores_the_last_good_outputs(repo):
 
 EDITS = [
     # (file, stages that must be marked changed, stages that must not; None: every other stage)
-    ("src/batchgraph/report/figures.py", {"report"}, None),
+    ("src/batchgraph/report/figures.py", {"report", "critical_report"}, None),
+    ("src/batchgraph/critical/fit.py", {"critical/dvc.yaml:critical_fit"}, {"aggregate", "report"}),
     ("src/batchgraph/tables/summary.py", {"aggregate", "report"}, {"train@1", "noise", "generate"}),
     ("src/batchgraph/study/noise.py", {"train@1", "train@150", "noise"}, set()),
     ("src/batchgraph/engine/optim.py", {"train@1", "baseline", "steps", "report"}, {"generate", "aggregate"}),
