@@ -104,15 +104,32 @@ def test_a_missing_key_is_an_error_not_a_default(key):
     assert str(info.value) == f"params.yaml: {key} is missing"
 
 
-@pytest.mark.parametrize(
-    ("preset", "scaling"),
-    [("seed_report", "none"), ("seed_published", "inverse"), ("linear_scaling", "linear")],
-)
-def test_presets_set_the_lr_scaling_and_keep_the_grid(preset, scaling):
-    params = composed_params([f"study={preset}"], conf_dir=ROOT / "conf")
-    assert params.train.lr_scaling == scaling
-    assert params.study.name == preset
-    assert params.study.batch_sizes == [1, 2, 4, 8, 16, 32, 64, 128, 150]
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "study").glob("*.yaml"))
+# What each preset sets beyond the default seed_report; a preset missing here fails the test.
+PRESET_EFFECTS = {
+    "seed_report": {},
+    "seed_published": {"train.lr_scaling": "inverse"},
+    "linear_scaling": {"train.lr_scaling": "linear"},
+    "steps_to_target": {
+        "study.batch_sizes": [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 150],
+        "steps.seeds": list(range(10)),
+    },
+}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_shipped_preset_composes_validates_and_does_what_it_says(preset):
+    assert preset in PRESET_EFFECTS, f"conf/study/{preset}.yaml has no documented effect in this test"
+    params = composed_params([f"study={preset}"], conf_dir=ROOT / "conf").model_dump()
+    default = composed_params(conf_dir=ROOT / "conf").model_dump()
+    assert params["study"]["name"] == preset
+    changed = {
+        f"{section}.{key}": value
+        for section, values in params.items()
+        for key, value in values.items()
+        if value != default[section][key] and (section, key) != ("study", "name")
+    }
+    assert changed == PRESET_EFFECTS[preset]
 
 
 def test_overrides_compose_like_dvc_exp_run_set_param():

@@ -9,7 +9,7 @@ import numpy as np
 from ..engine import SGD, scaled_lr
 from .columns import HISTORY_COLUMNS, NOISE_COLUMNS
 from .data import Dataset, batch_bounds
-from .models import LogisticRegression
+from .models import LogisticRegression, logistic_regression
 from .noise import noise_stats
 
 # Clipped BCE cannot overflow, so divergence shows as a loss that climbs past where training
@@ -59,7 +59,7 @@ def init_ensemble(n_features: int, seeds, graph: str, init: str, init_std: float
     """One model per seed, initialised from ``default_rng(seed)``; returns the model and the
     generators, which go on to draw each model's shuffle orders."""
     rngs = [np.random.default_rng(int(s)) for s in seeds]
-    model = LogisticRegression(n_features, len(rngs), graph)
+    model = logistic_regression(n_features, len(rngs), graph)
     inits = [init_weights(rng, n_features, init, init_std) for rng in rngs]
     model.set_weights(np.stack([a for a, _ in inits]), np.stack([b for _, b in inits]))
     return model, rngs
