@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from batchgraph.critical import population
-from batchgraph.critical.sweep import lr_grid, train_ensemble
+from batchgraph.critical.sweep import train_ensemble
+from batchgraph.engine.optim import lr_grid
 
 FULL = {
     "rhos": (0.0, 0.9, 0.99),

@@ -43,6 +43,7 @@ DOCUMENTED_DEFAULTS = {
         "max_steps": 20000,
         "rules": ["none", "linear", "sqrt"],
         "seeds": [0, 1, 2, 3, 4],
+        "tuned_lrs": {"start": 0.0625, "stop": 16.0, "per_octave": 2},
     },
     "study": {
         "name": "seed_report",

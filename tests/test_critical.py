@@ -8,7 +8,8 @@ import pytest
 from batchgraph import SGD, Parameter
 from batchgraph.critical import population as pm
 from batchgraph.critical.fit import fit_tradeoff
-from batchgraph.critical.sweep import lr_grid, train_ensemble
+from batchgraph.critical.sweep import train_ensemble
+from batchgraph.engine.optim import lr_grid
 from batchgraph.study.config import ParamsError, validate_params
 from helpers import default_params
 

@@ -21,12 +21,6 @@ from . import population
 CHUNK_EXAMPLES = 8192
 
 
-def lr_grid(start: float, stop: float, per_octave: int) -> np.ndarray:
-    """start·2^(i/per_octave) for i = 0, 1, … up to stop (both ends included when on the grid)."""
-    n = int(np.floor(np.log2(stop / start) * per_octave + 1e-9)) + 1
-    return start * 2.0 ** (np.arange(n) / per_octave)
-
-
 class Stream:
     """Each seed's endless stream of population examples, handed out B at a time.
 

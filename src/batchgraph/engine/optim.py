@@ -27,6 +27,12 @@ def scaled_lr(lr: float, batch_size: int, rule: str = "none", ref_batch: int = 1
     raise ValueError(f"unknown lr scaling {rule!r}; allowed: {', '.join(LR_SCALINGS)}")
 
 
+def lr_grid(start: float, stop: float, per_octave: int) -> np.ndarray:
+    """start·2^(i/per_octave) for i = 0, 1, … up to stop (both ends included when on the grid)."""
+    n = int(np.floor(np.log2(stop / start) * per_octave + 1e-9)) + 1
+    return start * 2.0 ** (np.arange(n) / per_octave)
+
+
 class SGD:
     """Plain SGD: p ← p − lr · dL/dp, in place, for every parameter.
 

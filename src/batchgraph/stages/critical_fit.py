@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..critical.fit import CRITICAL_COLUMNS, STEPS_COLUMNS, summarize
-from ..critical.sweep import lr_grid
+from ..engine.optim import lr_grid
 from ..study.config import load_params
 from ..study.io import DataError, csv_text, fmt, rounded, write_json, write_text
 

@@ -8,7 +8,8 @@ import json
 import time
 
 from ..critical import population
-from ..critical.sweep import lr_grid, train_ensemble
+from ..critical.sweep import train_ensemble
+from ..engine.optim import lr_grid
 from ..study.config import ParamsError, load_params
 from ..study.io import csv_text, fmt, rounded, write_dir
 

@@ -99,22 +99,6 @@ class NoiseParams(Section):
     seed: Seed
 
 
-class StepsParams(Section):
-    target: Annotated[float, Field(gt=0, allow_inf_nan=False)]
-    max_steps: PositiveInt
-    rules: Annotated[
-        list[Literal["none", "linear", "sqrt", "inverse"]], Field(min_length=1), AfterValidator(_unique)
-    ]
-    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]
-
-
-def _ascending(values: list) -> list:
-    if values != sorted(values):
-        raise ValueError(f"must be in ascending order, got {values}")
-    return values
-
-
-Correlation = Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -130,6 +114,25 @@ class LrGrid(Section):
         if self.stop < self.start:
             raise ValueError(f"stop must be at least start {self.start}, got {self.stop}")
         return self
+
+
+class StepsParams(Section):
+    target: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    max_steps: PositiveInt
+    rules: Annotated[
+        list[Literal["none", "linear", "sqrt", "inverse"]], Field(min_length=1), AfterValidator(_unique)
+    ]
+    seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]
+    tuned_lrs: LrGrid
+
+
+def _ascending(values: list) -> list:
+    if values != sorted(values):
+        raise ValueError(f"must be in ascending order, got {values}")
+    return values
+
+
+Correlation = Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False)]
 
 
 class CriticalParams(Section):

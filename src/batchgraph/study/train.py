@@ -155,37 +155,51 @@ def steps_to_target(
     data: Dataset,
     *,
     batch_size: int,
-    lr: float,
+    lrs,
     target: float,
     max_steps: int,
     seeds=(0,),
-    rules=("none",),
     graph: str = "linear",
     init: str = "normal",
     init_std: float = 0.1,
     shuffle: bool = True,
-    lr_ref_batch: int = 1,
-) -> tuple[np.ndarray, list[float]]:
+    best_only: bool = False,
+) -> np.ndarray:
     """SGD updates until each model's full-train loss first reaches ``target`` (Shallue et al.
-    2018), at most ``max_steps``, for every lr-scaling rule and seed. Returns the steps (rules,
-    seeds), NaN where the budget ran out, and each rule's learning rate.
+    2018), at most ``max_steps``, for every learning rate in ``lrs`` and seed. Returns the steps
+    (lrs, seeds), NaN where the budget ran out or the run diverged.
 
-    Every (rule, seed) is one member of a single ensemble with its own learning rate; member
-    (r, s) has the model, batches and seeding of ``fit`` with seed s, so the result equals
-    running each rule alone."""
+    Every (lr, seed) is one member of a single ensemble with its own learning rate; member
+    (l, s) has the model, batches and seeding of ``fit`` with seed s, so the result equals
+    running each learning rate alone. With ``best_only`` training stops as soon as no learning
+    rate still running can beat the best seed-mean so far (its unfinished seeds would take at
+    least one more step each); only the best learning rate's steps are then complete."""
     X, y = data.X_train, data.y_train
-    model, rngs = init_ensemble(X.shape[1], [s for _ in rules for s in seeds], graph, init, init_std)
-    lrs = [scaled_lr(lr, batch_size, rule, lr_ref_batch) for rule in rules]
-    sgd = SGD(model.parameters, np.repeat(lrs, len(seeds)))
+    model, rngs = init_ensemble(X.shape[1], [s for _ in lrs for s in seeds], graph, init, init_std)
+    sgd = SGD(model.parameters, np.repeat(np.asarray(lrs, dtype=np.float64), len(seeds)))
     bounds = batch_bounds(len(X), batch_size)
     steps = np.full(len(rngs), np.nan)
     step = 0
+
+    def done() -> bool:
+        if step >= max_steps or not np.isnan(steps).any():
+            return True
+        if not best_only:
+            return False
+        grid = steps.reshape(len(lrs), len(seeds))
+        finished = ~np.isnan(grid).any(axis=1)
+        if not finished.any():
+            return False
+        best = grid[finished].mean(axis=1).min()
+        bound = np.where(np.isnan(grid), step + 1, grid).mean(axis=1)
+        return bool((bound[~finished] > best).all())
+
     with np.errstate(over="ignore", invalid="ignore"):
-        while step < max_steps and np.isnan(steps).any():
+        while not done():
             for Xb, yb in epoch_batches(X, y, rngs, bounds, shuffle):
                 sgd_update(model, sgd, Xb, yb)
                 step += 1
                 steps[np.isnan(steps) & (model.evaluate(X, y)[0] <= target)] = step
-                if step >= max_steps or not np.isnan(steps).any():
+                if done():
                     break
-    return steps.reshape(len(rules), len(seeds)), lrs
+    return steps.reshape(len(lrs), len(seeds))

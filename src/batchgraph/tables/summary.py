@@ -55,7 +55,7 @@ CURVES = (
 )
 NOISE = (
     ["weights", "batch_size", "measured_variance", "measured_stderr", "predicted_variance", "batches",
-     "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple"],
+     "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple", "train_loss", "hessian_max_eig"],
     ("weights",),
     ("batch_size", "batches", "enumerated"),
 )  # fmt: skip
