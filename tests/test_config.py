@@ -402,3 +402,12 @@ def test_a_stage_refuses_a_size_that_cannot_fit_before_it_starts(tmp_path):
     write_params(tmp_path, set_key(default_params(), "train.epochs", 10**9))
     before = snapshot(tmp_path)
     assert_refused(run_stage(tmp_path, "generate"), "needs about", tmp_path, before)
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (ROOT / "conf" / "critical").glob("*.yaml")))
+def test_every_shipped_critical_option_composes_and_validates(option):
+    params = composed_params([f"critical={option}"], conf_dir=ROOT / "conf")
+    assert params.critical.batch_sizes == sorted(params.critical.batch_sizes)
+    assert params.model_dump() | {"critical": None} == composed_params(
+        conf_dir=ROOT / "conf"
+    ).model_dump() | {"critical": None}  # an option of the critical group changes only the critical section
