@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report import figures as fig
-from ..report.writeup import render_report
+from ..report.writeup import Results, render_report
 from ..study.config import load_params
 from ..study.io import read_dataset, read_json, write_dir, write_text
 from ..tables.summary import read_csv
@@ -48,6 +48,16 @@ def main(argv=None) -> None:
         "steps_to_target.png": fig.steps_figure(steps, params.steps.target),
     }
     write_dir(out / "figures", {name: fig.png(f) for name, f in figures.items()})
-    text = render_report(params, data, summary, curves, published, base_metrics, noise, steps, list(figures))
-    write_text(out / "report.md", text)
+    results = Results(
+        params=params,
+        data=data,
+        summary=summary,
+        curves=curves,
+        published=published,
+        baseline=base_metrics,
+        noise=noise,
+        steps=steps,
+        figures=tuple(figures),
+    )
+    write_text(out / "report.md", render_report(results))
     print(f"wrote {out / 'report.md'} and {len(figures)} figures in {out / 'figures'}")
