@@ -22,7 +22,7 @@ import numpy as np
 from batchgraph import SGD
 from batchgraph.engine.nodes import EPS
 from batchgraph.study.data import batch_bounds, make_dataset
-from batchgraph.study.models import LogisticRegression
+from batchgraph.study.models import logistic_regression
 from batchgraph.study.train import init_weights
 
 MEANS = [[1, 2], [1, -2]]
@@ -75,7 +75,7 @@ def schedule(n: int, batch_size: int, cfg) -> list[tuple[int, int]]:
 
 def engine(kind: str):
     def build(X, y, sched, A0, b0):
-        model = LogisticRegression(X.shape[1], 1, kind)
+        model = logistic_regression(X.shape[1], 1, kind)
         sgd = SGD(model.parameters, LR)
         graph = model.graph
         X3, y2 = X[None], y[None]
@@ -221,7 +221,7 @@ def ensemble_data(X, y, S: int):
 
 def ensemble_engine(A0, b0, Xe, ye, updates: int):
     S, N, d = Xe.shape
-    model = LogisticRegression(d, S)
+    model = logistic_regression(d, S)
     sgd = SGD(model.parameters, LR)
     graph = model.graph
 

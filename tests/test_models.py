@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchgraph.study.models import LogisticRegression
+from batchgraph.study.models import LinearLogistic, ScalarLogistic, logistic_regression
 
 
 @pytest.mark.parametrize("n_models", [1, 3])
@@ -17,7 +17,7 @@ def test_linear_and_per_feature_graphs_agree(rng, n_models, n_features):
     y = rng.integers(0, 2, size=(n_models, 16)).astype(float)
     results = []
     for kind in ("linear", "scalar"):
-        model = LogisticRegression(n_features, n_models, kind)
+        model = logistic_regression(n_features, n_models, kind)
         model.set_weights(A, b)
         losses = model.losses(X, y)
         model.graph.backward()
@@ -31,13 +31,13 @@ def test_each_model_gets_the_gradient_of_its_own_mean_loss(rng):
     """Ensembling must not divide a model's gradient by the number of models."""
     A, b = rng.normal(size=(4, 1, 2)), rng.normal(size=(4, 1))
     X, y = rng.normal(size=(4, 8, 2)), rng.integers(0, 2, size=(4, 8)).astype(float)
-    ens = LogisticRegression(2, 4)
+    ens = logistic_regression(2, 4)
     ens.set_weights(A, b)
     ens.losses(X, y)
     ens.graph.backward()
     gA, gb = ens.gradients()
     for s in range(4):
-        one = LogisticRegression(2, 1)
+        one = logistic_regression(2, 1)
         one.set_weights(A[s : s + 1], b[s : s + 1])
         one.losses(X[s : s + 1], y[s : s + 1])
         one.graph.backward()
@@ -48,4 +48,9 @@ def test_each_model_gets_the_gradient_of_its_own_mean_loss(rng):
 
 def test_unknown_graph_is_named():
     with pytest.raises(ValueError, match="unknown model graph 'deep'"):
-        LogisticRegression(2, 1, "deep")
+        logistic_regression(2, 1, "deep")
+
+
+def test_the_factory_builds_one_class_per_graph():
+    assert isinstance(logistic_regression(2, 1, "linear"), LinearLogistic)
+    assert isinstance(logistic_regression(2, 1, "scalar"), ScalarLogistic)

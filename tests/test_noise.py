@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from batchgraph.study.data import make_dataset
-from batchgraph.study.models import LogisticRegression
+from batchgraph.study.models import logistic_regression
 from batchgraph.study.noise import (
     measured_batch_variance,
     noise_stats,
@@ -30,7 +30,7 @@ def test_per_example_gradients_match_the_engine(blobs, weights):
     """Each example as its own ensemble member: the engine's gradient of its own loss."""
     A, b = weights
     X, y = blobs.X_train[:20], blobs.y_train[:20]
-    model = LogisticRegression(2, n_models=len(X))
+    model = logistic_regression(2, n_models=len(X))
     model.set_weights(np.repeat(A, len(X), axis=0), np.repeat(b, len(X), axis=0))
     model.losses(X[:, None, :], y[:, None])
     model.graph.backward()
@@ -41,7 +41,7 @@ def test_per_example_gradients_match_the_engine(blobs, weights):
 
 def test_the_mean_of_per_example_gradients_is_the_full_batch_gradient(blobs, weights):
     A, b = weights
-    model = LogisticRegression(2)
+    model = logistic_regression(2)
     model.set_weights(A, b)
     model.losses(blobs.X_train[None], blobs.y_train[None])
     model.graph.backward()

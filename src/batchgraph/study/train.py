@@ -9,7 +9,7 @@ import numpy as np
 from ..engine import SGD, scaled_lr
 from .columns import HISTORY_COLUMNS, NOISE_COLUMNS
 from .data import Dataset, batch_bounds
-from .models import LogisticRegression
+from .models import LogisticModel, logistic_regression
 from .noise import noise_stats
 
 # Clipped BCE cannot overflow, so divergence shows as a loss that climbs past where training
@@ -59,7 +59,7 @@ def init_ensemble(n_features: int, seeds, graph: str, init: str, init_std: float
     """One model per seed, initialised from ``default_rng(seed)``; returns the model and the
     generators, which go on to draw each model's shuffle orders."""
     rngs = [np.random.default_rng(int(s)) for s in seeds]
-    model = LogisticRegression(n_features, len(rngs), graph)
+    model = logistic_regression(n_features, len(rngs), graph)
     inits = [init_weights(rng, n_features, init, init_std) for rng in rngs]
     model.set_weights(np.stack([a for a, _ in inits]), np.stack([b for _, b in inits]))
     return model, rngs
@@ -72,7 +72,7 @@ def epoch_order(rngs, n: int, shuffle: bool) -> np.ndarray:
     return np.broadcast_to(np.arange(n), (len(rngs), n))
 
 
-def sgd_update(model: LogisticRegression, sgd: SGD, X, y) -> np.ndarray:
+def sgd_update(model: LogisticModel, sgd: SGD, X, y) -> np.ndarray:
     """One SGD update of every model on its batch X (S, B, d) / y (S, B); returns each model's
     loss on that batch before the update."""
     model.set_batch(X, y)
