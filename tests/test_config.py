@@ -23,15 +23,42 @@ def test_committed_params_are_valid_and_the_documented_defaults():
     assert params.data.n_train == 150 and params.data.n_test == 50
 
 
-@pytest.mark.parametrize(
-    ("preset", "scaling"),
-    [("seed_report", "none"), ("seed_published", "inverse"), ("linear_scaling", "linear")],
-)
-def test_presets_set_the_lr_scaling_and_keep_the_grid(preset, scaling):
-    params = validate_params(yaml.safe_load(compose([f"study={preset}"], conf_dir=ROOT / "conf")))
-    assert params.train.lr_scaling == scaling
-    assert params.study.name == preset
-    assert params.study.batch_sizes == [1, 2, 4, 8, 16, 32, 64, 128, 150]
+PRESETS = sorted((ROOT / "conf/study").glob("*.yaml"))
+# What each preset changes from the defaults besides its name, as its header comment says.
+EFFECTS = {
+    "seed_report": {},
+    "seed_published": {"train.lr_scaling": "inverse"},
+    "linear_scaling": {"train.lr_scaling": "linear"},
+    "steps_to_target": {
+        "study.batch_sizes": [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 150],
+        "steps.seeds": list(range(10)),
+    },
+}
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_every_shipped_preset_composes_validates_and_does_what_it_says(preset):
+    assert preset.read_text().startswith("# @package _global_\n#"), "a preset says what it does"
+    params = validate_params(yaml.safe_load(compose([f"study={preset.stem}"], conf_dir=ROOT / "conf")))
+    assert params.study.name == preset.stem
+    if preset.stem in EFFECTS:
+        default, changed = _flat(Params().model_dump()), _flat(params.model_dump())
+        diff = {k: v for k, v in changed.items() if v != default[k] and k != "study.name"}
+        assert diff == EFFECTS[preset.stem]
+
+
+def test_every_documented_preset_effect_has_a_preset():
+    assert set(EFFECTS) <= {p.stem for p in PRESETS}
 
 
 def test_overrides_compose_like_dvc_exp_run_set_param():
