@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from ..study.config import load_params
-from ..study.io import csv_text, fmt, read_dataset, read_json, write_text
-from ..study.noise import (
-    measured_batch_variance,
-    noise_stats,
-    per_example_gradients,
-    predicted_batch_variance,
-)
-from ..study.train import init_ensemble
+from ..study.io import csv_text, read_dataset, read_json, write_text
+from ..study.measure import NOISE_HEADER, noise_rows
 
 
 def main(argv=None) -> None:
@@ -25,29 +17,7 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", required=True, help="the Task 2 run's weights.json")
     parser.add_argument("--out", required=True, help="the CSV to write")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
-    data = read_dataset(args.data)
-    X, y = data.X_train, data.y_train
-    N = len(X)
-    model, _ = init_ensemble(X.shape[1], [params.baseline.seed], **params.model.model_dump())
     trained = read_json(args.weights)
-    points = {
-        "initial": model.weights(),
-        "trained": (np.array(trained["A"])[None], np.array(trained["b"])[None]),
-    }
-    rng = np.random.default_rng(params.noise.seed)
-    rows = []
-    for name, (A, b) in points.items():
-        g_sq, trace, b_simple = (float(v[0]) for v in noise_stats(A, b, X, y))
-        g = per_example_gradients(A, b, X, y)[0]
-        for B in params.study.batch_sizes:
-            measured, stderr, count, enumerated = measured_batch_variance(
-                g, B, rng, params.noise.samples, params.noise.enumerate_up_to
-            )
-            predicted = predicted_batch_variance(trace, N, B)
-            rows.append([name, B, fmt(measured), fmt(stderr), fmt(predicted), count, int(enumerated),
-                         fmt(g_sq), fmt(trace), fmt(b_simple)])  # fmt: skip
-    header = ["weights", "batch_size", "measured_variance", "measured_stderr", "predicted_variance",
-              "batches", "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple"]  # fmt: skip
-    write_text(args.out, csv_text(header, rows))
+    rows = noise_rows(load_params(args.params), read_dataset(args.data), trained["A"], trained["b"])
+    write_text(args.out, csv_text(NOISE_HEADER, rows))
     print(f"wrote {args.out}: {len(rows)} rows")

@@ -1,15 +1,13 @@
-"""Stage `steps`: SGD steps to reach steps.target for each batch size and lr-scaling rule
--> reports/steps_to_target.csv."""
+"""Stage `steps`: SGD steps to reach steps.target for each batch size and lr-scaling rule, and at
+the best constant lr of each batch size (rule `tuned`) -> reports/steps_to_target.csv."""
 
 from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from ..study.config import load_params
-from ..study.io import csv_text, fmt, read_dataset, write_text
-from ..study.train import steps_to_target
+from ..study.io import csv_text, read_dataset, write_text
+from ..study.measure import STEPS_HEADER, steps_rows
 
 
 def main(argv=None) -> None:
@@ -18,21 +16,5 @@ def main(argv=None) -> None:
     parser.add_argument("--data", required=True, help="the data CSV")
     parser.add_argument("--out", required=True, help="the CSV to write")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
-    data = read_dataset(args.data)
-    cfg = params.steps
-    settings = params.model.model_dump() | params.train.model_dump(exclude={"lr_scaling", "epochs"})
-    rows = []
-    for rule in cfg.rules:
-        for B in params.study.batch_sizes:
-            steps, lr = steps_to_target(
-                data, batch_size=B, target=cfg.target, max_steps=cfg.max_steps, seeds=cfg.seeds,
-                lr_scaling=rule, **settings,
-            )  # fmt: skip
-            reached = steps[~np.isnan(steps)]
-            mean = float(reached.mean()) if len(reached) else float("nan")
-            std = float(reached.std(ddof=1)) if len(reached) > 1 else float("nan")
-            rows.append([B, rule, fmt(lr), fmt(mean), fmt(std), len(reached), len(steps)])
-        print(f"steps@{rule}: " + ", ".join(f"B={r[0]} {r[3]}" for r in rows if r[1] == rule))
-    header = ["batch_size", "lr_scaling", "lr", "steps_mean", "steps_std", "reached", "seeds"]
-    write_text(args.out, csv_text(header, rows))
+    rows = steps_rows(load_params(args.params), read_dataset(args.data), log=print)
+    write_text(args.out, csv_text(STEPS_HEADER, rows))
