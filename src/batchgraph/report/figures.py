@@ -300,15 +300,21 @@ def noise_figure(noise: pd.DataFrame, curves: pd.DataFrame, optimum_loss: float 
     _variance_panel(ax, noise)
     batch_sizes = sorted(curves["batch_size"].unique())
     colors = _batch_colors(batch_sizes)
+    drawn = False
     for B in batch_sizes:
         c = curves[curves["batch_size"] == B].sort_values("epoch")
         # B_simple is taken at the start of epoch e, i.e. at the weights whose train loss closed e − 1.
         loss, b_simple = c["train_loss"].to_numpy()[:-1], c["b_simple"].to_numpy()[1:]
-        ax2.plot(loss, b_simple, color=colors[B], marker=".", lw=1, label=f"B = {B}")
-    if optimum_loss is not None and np.isfinite(optimum_loss):
+        ok = np.isfinite(loss) & np.isfinite(b_simple) & (loss > 0) & (b_simple > 0)
+        drawn |= bool(ok.any())
+        ax2.plot(loss[ok], b_simple[ok], color=colors[B], marker=".", lw=1, label=f"B = {B}")
+    if optimum_loss is not None and np.isfinite(optimum_loss) and optimum_loss > 0:
         ax2.axvline(optimum_loss, color="k", ls=":", lw=1.2, label="train optimum: |G| = 0, B_simple → ∞")
-    ax2.set_xscale("log")
-    ax2.set_yscale("log")
+    if drawn:
+        ax2.set_xscale("log")
+        ax2.set_yscale("log")
+    else:
+        ax2.text(0.5, 0.5, "no finite B_simple after the first epoch", ha="center", transform=ax2.transAxes)
     ax2.set(
         title="Simple noise scale B_simple = tr(Σ)/|G|² against the train loss\n"
         "(a property of the weights: every batch size on one curve)",
@@ -385,3 +391,32 @@ def sweep_figure(summary: pd.DataFrame, point_columns: list[str]):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+FIGURES = (
+    "data.png",
+    "baseline.png",
+    "loss_curves.png",
+    "final_vs_batch.png",
+    "loss_vs_updates.png",
+    "published_vs_corrected.png",
+    "gradient_noise.png",
+    "steps_to_target.png",
+)
+
+
+def report_figures(r) -> dict:
+    """Every figure of the report, by file name (``FIGURES``), from one ``writeup.Results``."""
+    d, p = r.data, r.params
+    A, b = r.baseline_weights
+    limit = 2 / max(r.landscape.sharpness_init) if r.landscape.sharpness_init else None
+    return {
+        "data.png": data_figure(d.X_train, d.y_train, d.X_test, d.y_test),
+        "baseline.png": baseline_figure(d.X_train, d.y_train, d.X_test, d.y_test, A, b, r.baseline_history),
+        "loss_curves.png": loss_curves_figure(r.curves, title_note=f" ({p.study.name})"),
+        "final_vs_batch.png": final_figure(r.summary, len(d.X_test), r.bayes_test),
+        "loss_vs_updates.png": updates_figure(r.curves),
+        "published_vs_corrected.png": published_figure(r.summary, r.published, p.train.epochs),
+        "gradient_noise.png": noise_figure(r.noise, r.curves, r.landscape.optimum_loss),
+        "steps_to_target.png": steps_figure(r.steps, p.steps.target, p.train.lr, p.train.lr_ref_batch, limit),
+    }

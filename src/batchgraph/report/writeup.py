@@ -104,8 +104,9 @@ def doubling_gains(steps: pd.DataFrame, rule: str) -> list[tuple[int, int, float
 class Results:
     """Everything the report reads, gathered once by the `report` stage.
 
-    ``baseline`` is the Task 2 run's final metrics; ``landscape`` the train loss measured around
-    the runs; ``figures`` the names of the figure files.
+    ``baseline`` is the Task 2 run's final metrics, ``baseline_history`` its loss per epoch and
+    ``baseline_weights`` its final (A, b); ``landscape`` the train loss measured around the runs;
+    ``figures`` the names of the figure files.
     """
 
     params: object
@@ -114,10 +115,17 @@ class Results:
     curves: pd.DataFrame
     published: pd.DataFrame
     baseline: dict
+    baseline_history: pd.DataFrame
+    baseline_weights: tuple
     noise: pd.DataFrame
     steps: pd.DataFrame
     landscape: Landscape
     figures: tuple[str, ...]
+
+    @property
+    def bayes_test(self) -> float:
+        """The optimal rule's accuracy on this test split."""
+        return bayes_split_accuracy(self.data.X_test, self.data.y_test, self.params.data.means)
 
     @property
     def by_batch(self) -> pd.DataFrame:
@@ -417,16 +425,19 @@ def _tuned_bullets(r: Results, table: pd.DataFrame) -> list[str]:
     out = [
         f"- **The learning rate is never tuned per batch size** in the course study or in the scaling "
         f"rules. The best constant lr is {_range(reached['best constant lr'])} here, not {lr}; with it "
-        f"B = {int(first.batch_size)} reaches {cfg.target} in {_n(first['steps at it'])} steps"
+        f"B = {int(first.batch_size)} reaches {cfg.target} in {_n(first['steps at it'])} "
+        + ("step" if first["steps at it"] == 1 else "steps")
         + (f", and every B ≥ {int(tail[0])} in one step" if tail else "")
         + "."
     ]
     samples = reached["samples at it (steps × B)"]
     fewest = reached.loc[samples.idxmin()]
     claim = ""
-    if "linear rule: steps" in table and table["linear rule: steps"].notna().any():
-        linear = (table["linear rule: steps"] * table["batch_size"]).dropna()
-        b_star = int(table.loc[linear.idxmin(), "batch_size"])
+    linear = (
+        (table["linear rule: steps"] * table["batch_size"]).dropna() if "linear rule: steps" in table else []
+    )
+    b_star = int(table.loc[linear.idxmin(), "batch_size"]) if len(linear) else None
+    if b_star is not None and b_star != int(table["batch_size"].iloc[0]):
         claim = (
             f"At lr {lr} with the linear rule the fewest samples come from B = {b_star} "
             f"({_n(linear.min())}, against {_n(linear.iloc[0])} at B = {int(table['batch_size'].iloc[0])}). "
@@ -511,9 +522,14 @@ def conclusions_section(r: Results) -> list[str]:
             f"- **At a fixed learning rate a bigger batch buys no steps**: with lr {params.train.lr} "
             f"for every B the steps to {cfg.target} stay between {none.min():.0f} and {none.max():.0f}, "
             f"so a batch of {b_hi} spends {b_hi}× the samples of B = {b_lo} for the same progress. This "
-            f"is the regime the course report measured, where bigger batches looked worse. It holds only "
-            f"because lr {params.train.lr} is far below the best lr: there a step's progress is set by "
-            "the mean gradient, which every batch estimates without bias."
+            "is the regime the course report measured, where bigger batches looked worse."
+            + (
+                f" It holds only because lr {params.train.lr} is far below the best lr: there a step's "
+                "progress is set by the mean gradient, which every batch estimates without bias."
+                if params.train.lr
+                < np.nanmin(rule_column(steps, "tuned", "lr", [b_lo, b_hi]), initial=np.inf)
+                else ""
+            )
         )
     if per_rule.get("linear"):
         gains = per_rule["linear"]
@@ -533,7 +549,7 @@ def conclusions_section(r: Results) -> list[str]:
     if per_rule.get("sqrt"):
         g = [x for _, _, x in per_rule["sqrt"]]
         w(
-            f"- **Square-root scaling sits in between**: a gain of {min(g):.2f}–{max(g):.2f}× per "
+            f"- **Square-root scaling sits in between**: a gain of {_range(g)}× per "
             "doubling, about √2, the factor by which its step size grows."
         )
     tuned = lr_table(r)

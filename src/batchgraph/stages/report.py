@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..report import figures as fig
-from ..report.writeup import Results, bayes_split_accuracy, render_report
+from ..report.writeup import Results, render_report
 from ..study.config import load_params
 from ..study.io import read_dataset, read_json, write_dir, write_text
 from ..study.landscape import landscape
@@ -35,25 +35,6 @@ def main(argv=None) -> None:
     base_metrics = read_json(baseline / "metrics.json")
     weights = read_json(baseline / "weights.json")
     A, b = np.array(weights["A"]), np.array(weights["b"])
-    land = landscape(data, (A, b), params.steps.seeds, **params.model.model_dump())
-    limit = 2 / max(land.sharpness_init)
-    bayes_test = bayes_split_accuracy(data.X_test, data.y_test, params.data.means)
-
-    figures = {
-        "data.png": fig.data_figure(data.X_train, data.y_train, data.X_test, data.y_test),
-        "baseline.png": fig.baseline_figure(
-            data.X_train, data.y_train, data.X_test, data.y_test, A, b, base_history
-        ),
-        "loss_curves.png": fig.loss_curves_figure(curves, title_note=f" ({params.study.name})"),
-        "final_vs_batch.png": fig.final_figure(summary, len(data.X_test), bayes_test),
-        "loss_vs_updates.png": fig.updates_figure(curves),
-        "published_vs_corrected.png": fig.published_figure(summary, published, params.train.epochs),
-        "gradient_noise.png": fig.noise_figure(noise, curves, land.optimum_loss),
-        "steps_to_target.png": fig.steps_figure(
-            steps, params.steps.target, params.train.lr, params.train.lr_ref_batch, limit
-        ),
-    }
-    write_dir(out / "figures", {name: fig.png(f) for name, f in figures.items()})
     results = Results(
         params=params,
         data=data,
@@ -61,10 +42,14 @@ def main(argv=None) -> None:
         curves=curves,
         published=published,
         baseline=base_metrics,
+        baseline_history=base_history,
+        baseline_weights=(A, b),
         noise=noise,
         steps=steps,
-        landscape=land,
-        figures=tuple(figures),
+        landscape=landscape(data, (A, b), params.steps.seeds, **params.model.model_dump()),
+        figures=fig.FIGURES,
     )
+    figures = fig.report_figures(results)
+    write_dir(out / "figures", {name: fig.png(f) for name, f in figures.items()})
     write_text(out / "report.md", render_report(results))
     print(f"wrote {out / 'report.md'} and {len(figures)} figures in {out / 'figures'}")
