@@ -117,34 +117,3 @@ def test_best_only_stops_once_no_learning_rate_can_beat_the_best(blobs):
     np.testing.assert_array_equal(best[1], full[1])  # the best lr's steps are complete
     assert np.isnan(full[2]).all() and np.isnan(best[2]).all()  # the diverging lr never gets there
     assert np.nanmax(best) <= full[1].mean() + 1 < np.nanmax(full)  # stopped early
-
-
-def test_loss_gradient_and_hessian_match_finite_differences(blobs):
-    from batchgraph.study.noise import loss_gradient_hessian
-
-    X, y = blobs.X_train, blobs.y_train
-    w = np.array([0.3, -0.7, 0.2])
-
-    def parts(v):
-        return loss_gradient_hessian(v[None, None, :2], v[None, 2:], X, y)
-
-    loss, G, H = parts(w)
-    h = 1e-6
-    for i in range(3):
-        e = np.eye(3)[i] * h
-        assert (parts(w + e)[0][0] - parts(w - e)[0][0]) / (2 * h) == pytest.approx(G[0, i], rel=1e-6)
-        np.testing.assert_allclose((parts(w + e)[1][0] - parts(w - e)[1][0]) / (2 * h), H[0, i], rtol=1e-6)
-    model = logistic_regression(2)
-    model.set_weights(w[:2], w[2:])
-    assert model.evaluate(X, y)[0][0] == pytest.approx(loss[0], rel=1e-12)
-
-
-def test_train_optimum_has_zero_gradient_and_beats_long_gradient_descent(blobs):
-    from batchgraph.study.noise import loss_gradient_hessian, train_optimum
-
-    X, y = blobs.X_train, blobs.y_train
-    A, b = train_optimum(X, y, np.zeros((1, 1, 2)), np.zeros((1, 1)))
-    loss, G, _ = loss_gradient_hessian(A, b, X, y)
-    assert np.abs(G).max() < 1e-12
-    h = fit(blobs, batch_size=150, lr=5.0, epochs=3000, seeds=[0])
-    assert loss[0] - 1e-15 <= h.train_loss[0, -1] < loss[0] + 1e-6  # GD gets there, not below

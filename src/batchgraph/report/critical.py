@@ -130,7 +130,7 @@ def _span(values) -> str:
     return f"{lo:.3g}" if np.isclose(lo, hi, rtol=0.005) else f"{lo:.3g}–{hi:.3g}"
 
 
-def _headline(table: pd.DataFrame) -> str:
+def headline(table: pd.DataFrame) -> str:
     """The first paragraph: where the knee is, how it moves with δ and ρ, how far the noise scales are."""
     deltas = sorted(table["delta"].unique(), reverse=True)
     per_rho = []
@@ -174,7 +174,7 @@ def critical_section(table: pd.DataFrame, steps: pd.DataFrame, figure_dir: str =
             "b_crit_over_b_noise", "fit_residual", "best_lr_at_edge"]  # fmt: skip
     return "\n\n".join([
         "## Critical batch size (McCandlish et al. 2018; Shallue et al. 2018)",
-        _headline(table),
+        headline(table),
         "**Setup.** Examples are streamed from the population itself: two classes with equal priors, "
         "means (1, 2) and (1, −2), shared covariance s²[[1, ρ], [ρ, 1]] with s² = 1/(1 − ρ²), so the "
         "Mahalanobis separation (16), the Bayes error and the optimal loss L* do not depend on ρ while "

@@ -47,14 +47,20 @@ def _batch_colors(batch_sizes):
 
 
 def _log2_batch_axis(ax, batch_sizes):
-    """A log₂ batch-size axis with a tick at every batch size; a label that would touch its
-    left neighbour (128 and 150) drops to a second line."""
+    """A log₂ batch-size axis with a tick at every batch size; two labels that would touch (128
+    and 150) lean apart: the left one ends at its tick, the right one starts at its own."""
     ticks = sorted(int(b) for b in batch_sizes)
-    labels = [("\n" if i and np.log2(b / ticks[i - 1]) < 0.5 else "") + str(b) for i, b in enumerate(ticks)]
     ax.set_xscale("log", base=2)
     ax.set_xticks(ticks)
-    ax.set_xticklabels(labels)
+    ax.set_xticklabels([str(b) for b in ticks])
     ax.minorticks_off()
+    labels = ax.get_xticklabels()
+    for i in range(1, len(ticks)):
+        if np.log2(ticks[i] / ticks[i - 1]) < 0.5:
+            labels[i - 1].set_horizontalalignment("right")
+            labels[i].set_horizontalalignment("left")
+    if len(ticks) == 1:  # one batch size: a decade around it, not matplotlib's default span
+        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
     ax.set_xlabel("batch size B (log₂ scale)")
 
 
@@ -154,8 +160,12 @@ def loss_curves_figure(curves: pd.DataFrame, metric: str = "train_loss", title_n
     return fig
 
 
-def final_figure(summary: pd.DataFrame):
-    """Final train/test loss and test accuracy against batch size, error bars ±1 std."""
+def final_figure(summary: pd.DataFrame, n_test: int | None = None, bayes_test: float | None = None):
+    """Final train/test loss and test accuracy against batch size, error bars ±1 std.
+
+    The accuracy axis is fixed at 90–100 % (lower only if a mean falls below), so that one test
+    point (100/n_test %) does not fill the axis; the optimal rule's accuracy on the same split
+    is drawn for reference."""
     plt = _plt()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     B = summary["batch_size"]
@@ -163,7 +173,7 @@ def final_figure(summary: pd.DataFrame):
         ax.errorbar(
             B,
             summary[f"{metric}_mean"],
-            yerr=summary[f"{metric}_std"],
+            yerr=summary[f"{metric}_std"].fillna(0),
             marker=marker,
             capsize=3,
             label=metric.replace("_", " "),
@@ -178,10 +188,15 @@ def final_figure(summary: pd.DataFrame):
         marker="o",
         capsize=3,
         color="tab:green",
+        label="test accuracy",
     )
-    ax2.set(
-        title="Final test accuracy (mean ± 1 std over seeds, capped at 100 %)", ylabel="test accuracy (%)"
-    )
+    if bayes_test is not None:
+        ax2.axhline(100 * bayes_test, color="grey", ls="--", lw=1, label="optimal rule on this test split")
+    low = np.nanmin(acc - spread) if acc.notna().any() else 90.0
+    ax2.set_ylim(90.0 if low >= 90 else max(0.0, 10 * np.floor(low / 10)), 101)
+    note = f"\n(n_test = {n_test}: one test point = {100 / n_test:.2g} %)" if n_test else ""
+    ax2.set(title=f"Final test accuracy, mean ± 1 std over seeds{note}", ylabel="test accuracy (%)")
+    ax2.legend(loc="lower left", fontsize=8)
     for a in (ax, ax2):
         _log2_batch_axis(a, B)
     fig.tight_layout()
@@ -247,76 +262,111 @@ def published_figure(
     return fig
 
 
-def noise_figure(noise: pd.DataFrame, curves: pd.DataFrame):
-    """Left: minibatch-gradient variance, measured against the exact prediction, at two weight
-    settings. Right: the simple noise scale B_simple along training, one line per batch size."""
-    plt = _plt()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
-    for (name, part), color in zip(noise.groupby("weights", sort=False), ("tab:purple", "tab:green")):
-        part = part[part["batch_size"] < part["batch_size"].max()]  # B = N has no variance to plot
-        ax.plot(
-            part["batch_size"],
-            part["predicted_variance"],
-            color=color,
-            lw=1.5,
-            label=f"predicted tr(Σ)/B·(N−B)/(N−1), {name} weights",
-        )
-        ax.errorbar(
-            part["batch_size"],
-            part["measured_variance"],
-            yerr=2 * part["measured_stderr"],
-            fmt="o",
-            color=color,
-            mfc="none",
-            capsize=3,
-            label=f"measured over batches (±2 s.e.), {name} weights",
-        )
+def _variance_panel(ax, noise: pd.DataFrame):
+    """Measured against predicted minibatch-gradient variance; B = N (exactly 0) sits on the floor."""
+    positive = noise.loc[noise["predicted_variance"] > 0, ["predicted_variance", "measured_variance"]]
+    values = positive.to_numpy().ravel()
+    values = values[np.isfinite(values) & (values > 0)]
+    floor = values.min() / 5 if len(values) else 1e-6
+    for (name, part), color in zip(
+        noise.groupby("weights", sort=False), ("tab:purple", "tab:green", "tab:red")
+    ):
+        inner = part[part["predicted_variance"] > 0]
+        ax.plot(inner["batch_size"], inner["predicted_variance"], color=color, lw=1.5,
+                label=f"predicted tr(Σ)/B·(N−B)/(N−1), {name} weights")  # fmt: skip
+        ax.errorbar(inner["batch_size"], inner["measured_variance"], yerr=2 * inner["measured_stderr"],
+                    fmt="o", color=color, mfc="none", capsize=3,
+                    label=f"measured over batches (±2 s.e.), {name} weights")  # fmt: skip
+        zero = part[part["predicted_variance"] <= 0]
+        ax.plot(zero["batch_size"], np.full(len(zero), floor), "v", color=color, ms=9, clip_on=False)
+    full = noise.loc[noise["predicted_variance"] <= 0, "batch_size"]
+    if len(full):
+        ax.annotate(f"B = N = {int(full.max())}: variance exactly 0\n(drawn at the axis floor)",
+                    (full.max(), floor), xytext=(-60, 10), textcoords="offset points", ha="right",
+                    fontsize=8, arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
     ax.set_yscale("log")
+    ax.set_ylim(bottom=floor)
     _log2_batch_axis(ax, sorted(noise["batch_size"].unique()))
     ax.set(title="Minibatch gradient variance E|g_B − G|² at fixed weights", ylabel="variance (log scale)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def noise_figure(noise: pd.DataFrame, curves: pd.DataFrame, optimum_loss: float | None = None):
+    """Left: minibatch-gradient variance, measured against the exact prediction, at two weight
+    settings. Right: the simple noise scale B_simple against the train loss of the weights it was
+    measured at. It is a function of the weights alone, so every batch size's run lies on one curve."""
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    _variance_panel(ax, noise)
     batch_sizes = sorted(curves["batch_size"].unique())
     colors = _batch_colors(batch_sizes)
+    drawn = False
     for B in batch_sizes:
-        c = curves[curves["batch_size"] == B]
-        ax2.plot(c["epoch"], c["b_simple"], color=colors[B], marker=".", label=f"B = {B}")
-    ax2.set_yscale("log")
-    ax2.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        c = curves[curves["batch_size"] == B].sort_values("epoch")
+        # B_simple is taken at the start of epoch e, i.e. at the weights whose train loss closed e − 1.
+        loss, b_simple = c["train_loss"].to_numpy()[:-1], c["b_simple"].to_numpy()[1:]
+        ok = np.isfinite(loss) & np.isfinite(b_simple) & (loss > 0) & (b_simple > 0)
+        drawn |= bool(ok.any())
+        ax2.plot(loss[ok], b_simple[ok], color=colors[B], marker=".", lw=1, label=f"B = {B}")
+    if optimum_loss is not None and np.isfinite(optimum_loss) and optimum_loss > 0:
+        ax2.axvline(optimum_loss, color="k", ls=":", lw=1.2, label="train optimum: |G| = 0, B_simple → ∞")
+    if drawn:
+        ax2.set_xscale("log")
+        ax2.set_yscale("log")
+    else:
+        ax2.text(0.5, 0.5, "no finite B_simple after the first epoch", ha="center", transform=ax2.transAxes)
     ax2.set(
-        title="Simple noise scale B_simple = tr(Σ)/|G|²\nat the start of each epoch",
-        xlabel="epoch",
+        title="Simple noise scale B_simple = tr(Σ)/|G|² against the train loss\n"
+        "(a property of the weights: every batch size on one curve)",
+        xlabel="train BCE loss at the weights (log scale; training moves right to left)",
         ylabel="B_simple (log scale, mean over seeds)",
     )
-    ax2.legend(title="batch size", ncol=2, fontsize=7)
+    ax2.legend(title="run's batch size", ncol=2, fontsize=7)
     fig.tight_layout()
     return fig
 
 
-def steps_figure(steps: pd.DataFrame, target: float):
-    """Steps to reach the target loss against batch size (log-log), one line per lr rule,
-    with the perfect-scaling line (steps ∝ 1/B) through the smallest batch."""
+def steps_figure(
+    steps: pd.DataFrame,
+    target: float,
+    base_lr: float | None = None,
+    ref_batch: int = 1,
+    lr_limit: float | None = None,
+):
+    """Left: steps to reach the target loss against batch size (log-log), one line per lr rule, with
+    the perfect-scaling line (steps ∝ 1/B) through the smallest batch. Right: the samples those steps
+    use (steps × B). The rules scale an untuned base lr; `tuned` is the best constant lr per B."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
     batch_sizes = sorted(steps["batch_size"].unique())
-    for (rule, part), marker in zip(steps.groupby("lr_scaling", sort=False), "os^dv"):
-        ax.errorbar(
-            part["batch_size"],
-            part["steps_mean"],
-            yerr=part["steps_std"].fillna(0),
-            marker=marker,
-            capsize=3,
-            label=f"lr scaling: {rule}",
-        )
-    first = steps[steps["batch_size"] == batch_sizes[0]]["steps_mean"].iloc[0]
-    B = np.array(batch_sizes, dtype=float)
-    ax.plot(B, first * B[0] / B, "k:", lw=1.2, label="perfect scaling (steps ∝ 1/B)")
-    ax.set_yscale("log")
-    _log2_batch_axis(ax, batch_sizes)
-    ax.set(
-        title=f"SGD steps until the full-train loss first reaches {target}",
-        ylabel="steps (log scale, mean ± 1 std over seeds)",
-    )
-    ax.legend(fontsize=8)
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:brown", "tab:pink")
+    for i, (rule, part) in enumerate(steps.groupby("lr_scaling", sort=False)):
+        part = part.sort_values("batch_size")
+        tuned = rule == "tuned"
+        label = "tuned: best constant lr per B" if tuned else f"lr scaling: {rule} (untuned)"
+        style = {"marker": "os^dvP"[i % 6], "capsize": 3, "label": label, "lw": 2.2 if tuned else 1.5,
+                 "color": "tab:purple" if tuned else colors[i % len(colors)]}  # fmt: skip
+        mean, std, B = part["steps_mean"], part["steps_std"].fillna(0), part["batch_size"]
+        low = np.minimum(std, mean - 1).clip(lower=0)  # no run takes fewer than one step
+        ax.errorbar(B, mean, yerr=[low, std], **style)
+        ax2.errorbar(B, mean * B, yerr=[low * B, std * B], **style)
+        if lr_limit is not None and rule == "linear":
+            over = part[part["lr"] > lr_limit]
+            ax.plot(over["batch_size"], over["steps_mean"], "o", ms=14, mfc="none", mec="red",
+                    label=f"linear rule's lr > 2/λ_max = {lr_limit:.2f} (initial weights)")  # fmt: skip
+    first = steps.loc[steps["batch_size"] == batch_sizes[0], "steps_mean"].dropna()
+    if len(first):
+        B = np.array(batch_sizes, dtype=float)
+        ax.plot(B, first.iloc[0] * B[0] / B, "k:", lw=1.2, label="perfect scaling (steps ∝ 1/B)")
+    base = f"lr {base_lr:g} at B = {ref_batch}, scaled by each rule, never tuned" if base_lr else "untuned lr"
+    for a in (ax, ax2):
+        a.set_yscale("log")
+        _log2_batch_axis(a, batch_sizes)
+    ax.set(title=f"SGD steps until the train loss first reaches {target}\n(rules: {base})",
+           ylabel="steps (log scale, mean ± 1 std over seeds)")  # fmt: skip
+    ax2.set(title=f"Samples used to reach {target}: steps × B", ylabel="samples (log scale, mean ± 1 std)")
+    ax.legend(fontsize=7)
+    ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -341,3 +391,32 @@ def sweep_figure(summary: pd.DataFrame, point_columns: list[str]):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+FIGURES = (
+    "data.png",
+    "baseline.png",
+    "loss_curves.png",
+    "final_vs_batch.png",
+    "loss_vs_updates.png",
+    "published_vs_corrected.png",
+    "gradient_noise.png",
+    "steps_to_target.png",
+)
+
+
+def report_figures(r) -> dict:
+    """Every figure of the report, by file name (``FIGURES``), from one ``writeup.Results``."""
+    d, p = r.data, r.params
+    A, b = r.baseline_weights
+    limit = 2 / max(r.landscape.sharpness_init) if r.landscape.sharpness_init else None
+    return {
+        "data.png": data_figure(d.X_train, d.y_train, d.X_test, d.y_test),
+        "baseline.png": baseline_figure(d.X_train, d.y_train, d.X_test, d.y_test, A, b, r.baseline_history),
+        "loss_curves.png": loss_curves_figure(r.curves, title_note=f" ({p.study.name})"),
+        "final_vs_batch.png": final_figure(r.summary, len(d.X_test), r.bayes_test),
+        "loss_vs_updates.png": updates_figure(r.curves),
+        "published_vs_corrected.png": published_figure(r.summary, r.published, p.train.epochs),
+        "gradient_noise.png": noise_figure(r.noise, r.curves, r.landscape.optimum_loss),
+        "steps_to_target.png": steps_figure(r.steps, p.steps.target, p.train.lr, p.train.lr_ref_batch, limit),
+    }

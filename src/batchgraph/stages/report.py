@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from ..report import figures as fig
-from ..report.writeup import render_report
+from ..report.writeup import Results, render_report
 from ..study.config import load_params
 from ..study.io import read_dataset, read_metrics, read_weights, write_dir, write_text
+from ..study.landscape import landscape
 from ..tables.summary import CURVES, NOISE, STEPS, SUMMARY, read_csv, read_history
 
 
@@ -20,6 +21,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data", required=True, help="the data CSV")
     parser.add_argument("--baseline", required=True, help="the Task 2 run folder")
     parser.add_argument("--tables", required=True, help="the folder of the aggregated tables")
+    parser.add_argument("--critical", help="the critical-batch study's table, for its section")
     parser.add_argument("--out", required=True, help="the folder to write report.md and figures/ into")
     args = parser.parse_args(argv)
     params = load_params(args.params)
@@ -39,20 +41,23 @@ def main(argv=None) -> None:
     )
     weights = read_weights(baseline / "weights.json", data.X_train.shape[1])
     A, b = np.array(weights["A"]), np.array(weights["b"])
-
-    figures = {
-        "data.png": fig.data_figure(data.X_train, data.y_train, data.X_test, data.y_test),
-        "baseline.png": fig.baseline_figure(
-            data.X_train, data.y_train, data.X_test, data.y_test, A, b, base_history
-        ),
-        "loss_curves.png": fig.loss_curves_figure(curves, title_note=f" ({params.study.name})"),
-        "final_vs_batch.png": fig.final_figure(summary),
-        "loss_vs_updates.png": fig.updates_figure(curves),
-        "published_vs_corrected.png": fig.published_figure(summary, published, params.train.epochs),
-        "gradient_noise.png": fig.noise_figure(noise, curves),
-        "steps_to_target.png": fig.steps_figure(steps, params.steps.target),
-    }
+    critical = read_csv(args.critical) if args.critical else None
+    results = Results(
+        params=params,
+        data=data,
+        summary=summary,
+        curves=curves,
+        published=published,
+        baseline=base_metrics,
+        baseline_history=base_history,
+        baseline_weights=(A, b),
+        noise=noise,
+        steps=steps,
+        landscape=landscape(data, (A, b), params.steps.seeds, **params.model.model_dump()),
+        figures=fig.FIGURES,
+        critical=critical,
+    )
+    figures = fig.report_figures(results)
     write_dir(out / "figures", {name: fig.png(f) for name, f in figures.items()})
-    text = render_report(params, data, summary, curves, published, base_metrics, noise, steps, list(figures))
-    write_text(out / "report.md", text)
+    write_text(out / "report.md", render_report(results))
     print(f"wrote {out / 'report.md'} and {len(figures)} figures in {out / 'figures'}")

@@ -56,32 +56,3 @@ def measured_batch_variance(g: np.ndarray, B: int, rng, samples: int = 2000, enu
     sq = np.sum((g[batches].mean(axis=1) - G) ** 2, axis=-1)
     stderr = 0.0 if enumerated else float(sq.std(ddof=1) / math.sqrt(len(sq)))
     return float(sq.mean()), stderr, len(batches), enumerated
-
-
-def loss_gradient_hessian(A, b, X, y):
-    """The mean BCE over (X, y), its gradient G and Hessian H in (w, w0) for each model:
-    H = mean σ'(zᵢ)·x̃ᵢx̃ᵢᵀ with x̃ = [x, 1] and σ' = σ(1 − σ). Shapes (S,), (S, d+1), (S, d+1, d+1)."""
-    z = np.matmul(X, np.swapaxes(A, -1, -2))[..., 0] + b  # (S, N)
-    p = sigmoid(z)
-    # BCE on logits, stably: log(1 + e^z) − y·z
-    loss = np.mean(np.logaddexp(0.0, z) - y * z, axis=-1)
-    features = np.concatenate([X, np.ones((len(X), 1))], axis=1)  # (N, d+1)
-    G = np.mean((p - y)[..., None] * features, axis=-2)
-    H = np.einsum("sn,ni,nj->sij", p * (1 - p), features, features) / len(X)
-    return loss, G, H
-
-
-def train_optimum(X, y, A, b, tol: float = 1e-12, max_iter: int = 100):
-    """The weights that minimise the mean BCE over (X, y), by Newton's method from (A, b);
-    A (S, 1, d), b (S, 1). The train loss of logistic regression is convex, and on overlapping
-    classes (as here) its minimum is finite, so Newton converges in a few steps."""
-    A, b = np.array(A, dtype=np.float64), np.array(b, dtype=np.float64)
-    d = A.shape[-1]
-    for _ in range(max_iter):
-        _, G, H = loss_gradient_hessian(A, b, X, y)
-        step = np.linalg.solve(H, G[..., None])[..., 0]
-        A[:, 0, :] -= step[:, :d]
-        b[:, 0] -= step[:, d]
-        if np.max(np.abs(step)) < tol:
-            break
-    return A, b

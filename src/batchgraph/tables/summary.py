@@ -55,7 +55,7 @@ CURVES = (
 )
 NOISE = (
     ["weights", "batch_size", "measured_variance", "measured_stderr", "predicted_variance", "batches",
-     "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple", "train_loss", "hessian_max_eig"],
+     "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple"],
     ("weights",),
     ("batch_size", "batches", "enumerated"),
 )  # fmt: skip
@@ -101,16 +101,23 @@ def curves_table(history: pd.DataFrame, n_train: int) -> pd.DataFrame:
     return table.reset_index()
 
 
-def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
-    """A pipe table; floats with ``digits`` significant digits, NaN as ``diverged``."""
+def markdown_table(table: pd.DataFrame, digits: int = 4, nan: str | dict = "diverged") -> str:
+    """A pipe table; floats with ``digits`` significant digits. NaN reads ``nan``: one label, or
+    a label per column (``diverged`` where a column is missing from it)."""
 
-    def cell(v) -> str:
+    def label(column) -> str:
+        return nan.get(column, "diverged") if isinstance(nan, dict) else nan
+
+    def cell(v, column) -> str:
         if isinstance(v, float | np.floating):
-            return "diverged" if np.isnan(v) else f"{v:.{digits}g}"
+            return label(column) if np.isnan(v) else f"{v:.{digits}g}"
         return str(v)
 
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join(cell(v, c) for v, c in zip(row, table.columns)) + " |"
+        for row in table.itertuples(index=False)
+    ]
     return "\n".join(lines) + "\n"
 
 
