@@ -47,16 +47,25 @@ def stage_args(stage: str, item: str | None = None) -> list[str]:
 def run_stage(folder: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
     """``python -m batchgraph.stages <stage>`` in ``folder`` with dvc.yaml's paths, as DVC would run it.
 
-    For ``train``, ``--batch-size B`` among ``args`` picks the foreach item."""
+    For ``train``, ``--batch-size B`` among ``args`` picks the foreach item; for
+    ``critical_train``, ``--rho R --batch-size B`` the matrix item."""
     args = list(args)
-    item = None
-    if "--batch-size" in args:
-        i = args.index("--batch-size")
-        item = args[i + 1]
-        del args[i : i + 2]
+    picked = {}
+    for flag in ("--rho", "--batch-size"):
+        if flag in args:
+            i = args.index(flag)
+            picked[flag] = args[i + 1]
+            del args[i : i + 2]
+    words = stage_args(stage, picked.get("--batch-size"))
+    words = [
+        w.replace("${item.rho}", picked.get("--rho", "")).replace(
+            "${item.bs}", picked.get("--batch-size", "")
+        )
+        for w in words
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     return subprocess.run(
-        [sys.executable, "-m", "batchgraph.stages", stage, *stage_args(stage, item), *args],
+        [sys.executable, "-m", "batchgraph.stages", stage, *words, *args],
         cwd=folder,
         env=env,
         capture_output=True,

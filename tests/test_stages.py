@@ -184,6 +184,10 @@ def built(tmp_path_factory):
         "baseline.epochs": 3,
         "steps.max_steps": 50,
         "steps.seeds": [0],
+        "critical.rhos": [0.9],
+        "critical.batch_sizes": [1, 16],
+        "critical.seeds": [0, 1],
+        "critical.max_steps": 200,
     }
     for key, value in shrunk.items():
         set_key(params, key, value)
@@ -191,6 +195,8 @@ def built(tmp_path_factory):
     stages = [("generate", ()), ("baseline", ()), ("train", ("--batch-size", "1"))]
     stages += [("train", ("--batch-size", "150")), ("published", ()), ("noise", ()), ("steps", ())]
     stages += [("aggregate", ())]
+    stages += [("critical_train", ("--rho", "0.9", "--batch-size", b)) for b in ("1", "16")]
+    stages += [("critical_fit", ())]
     for stage, args in stages:
         result = run_stage(folder, stage, *args)
         assert result.returncode == 0, (stage, result.stderr)

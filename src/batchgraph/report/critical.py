@@ -41,7 +41,12 @@ def steps_figure(table: pd.DataFrame, steps: pd.DataFrame):
                     s_at = row["s_min"] * (1 + row["b_crit"] / row["b_simple"])
                     ax.plot([row["b_simple"]], [s_at], "^", ms=8, color=color, mec="k", mew=0.5)
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        reached = steps.loc[steps["rho"] == rho, "steps"]
+        if (reached > 0).any():
+            ax.set_yscale("log")
+        else:  # nothing reached any target within the step budget: say so instead of plotting
+            ax.text(0.5, 0.5, "no batch size reached a target\nwithin critical.max_steps",
+                    ha="center", va="center", transform=ax.transAxes)  # fmt: skip
         ax.set(title=_rho_label(rho), xlabel="batch size B (log₂ scale)")
     axes[0][0].set_ylabel("steps to L* + δ (best lr, seed-mean loss)")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -102,6 +107,10 @@ def noise_scale_figure(table: pd.DataFrame):
         for _, row in part.iterrows():  # join each δ's two scales
             ax.plot([row["b_simple"], row["b_noise"]], [row["b_crit"]] * 2, "-", color=colors[rho], lw=0.6)
     values = np.concatenate([ok["b_simple"], ok["b_noise"], ok["b_crit"]])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        ax.text(0.5, 0.5, "no (ρ, δ) with a fitted B_crit", ha="center", va="center", transform=ax.transAxes)
+        values = np.array([1.0, 10.0])
     lo, hi = values.min() / 2, values.max() * 2
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
     ax.set_xscale("log")
@@ -140,7 +149,7 @@ def headline(table: pd.DataFrame) -> str:
         per_rho.append(f"{_rho_label(rho)}: {knees}")
     ratio_s, ratio_n = table["b_crit_over_b_simple"], table["b_crit_over_b_noise"]
     edges = int(table["best_lr_at_edge"].sum())
-    unreached = int((table["unreached_batch_sizes"].fillna("").astype(str) != "").sum())
+    unreached = int(table["unreached_batch_sizes"].notna().sum())  # empty cells read as NaN
     first, last = table[table["delta"] == deltas[0]], table[table["delta"] == deltas[-1]]
     medians = table.groupby("rho", sort=True)[["b_crit_over_b_simple", "b_crit_over_b_noise"]].median()
     falling = bool((np.diff(medians.to_numpy(), axis=0) < 0).all())
