@@ -36,10 +36,10 @@ format: install ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix .
 
 params: install ## Compose conf/ into params.yaml (dvc repro does not; dvc exp run does)
-	$(VENV)/bin/python -m batchgraph.study.config
+	$(VENV)/bin/python -m batchgraph.cli.params
 
 check-params: install ## Fail if params.yaml is not the composition of conf/
-	$(VENV)/bin/python -m batchgraph.study.config --check
+	$(VENV)/bin/python -m batchgraph.cli.params --check
 
 study: params ## Run the study (dvc repro) and print the summary table
 	$(VENV)/bin/dvc repro
@@ -51,13 +51,13 @@ check-study: install ## Fail unless dvc.lock and reports/ are what the code prod
 	@test -z "$$(git status --porcelain)" || { git status --short; echo "make study left files git does not know" >&2; exit 1; }
 
 compare: install ## The experiments side by side at a terminal's width (presets, lr, final losses)
-	$(VENV)/bin/dvc exp show --csv | $(VENV)/bin/python -m batchgraph.compare
+	$(VENV)/bin/dvc exp show --csv | $(VENV)/bin/python -m batchgraph.cli.compare
 
 plots: install ## Write DVC's plots page (dvc_plots/index.html)
 	$(VENV)/bin/dvc plots show
 
 prune: install ## Remove runs/bs_<B>/ folders of batch sizes no longer in params.yaml
-	$(VENV)/bin/python -m batchgraph.stages prune
+	$(VENV)/bin/python -m batchgraph.cli.prune
 
 bench: install ## Time the engine against hand-fused NumPy (and PyTorch if installed)
 	$(VENV)/bin/python -m benchmarks.run
@@ -71,7 +71,7 @@ sweep: install ## Queue a DVC experiment grid (SWEEP_GRID), run it on SWEEP_JOBS
 	$(VENV)/bin/dvc queue start -j $(SWEEP_JOBS)
 	@while $(VENV)/bin/dvc queue status | grep -E ' (Queued|Running)' >/dev/null; do sleep 5; done
 	$(VENV)/bin/dvc queue status
-	$(VENV)/bin/dvc exp show --csv --hide-workspace --sort-by train.lr | $(VENV)/bin/python -m batchgraph.compare
+	$(VENV)/bin/dvc exp show --csv --hide-workspace --sort-by train.lr | $(VENV)/bin/python -m batchgraph.cli.compare
 	@! $(VENV)/bin/dvc queue status | grep -E ' Failed' >/dev/null || \
 		{ echo "some experiments failed: dvc queue logs <name>" >&2; exit 1; }
 

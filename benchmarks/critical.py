@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from batchgraph.core.config import LrGrid
 from batchgraph.critical import population
-from batchgraph.critical.sweep import train_ensemble
-from batchgraph.engine.optim import lr_grid
+from batchgraph.critical.ensemble import train_ensemble
 
 FULL = {
     "rhos": (0.0, 0.9, 0.99),
@@ -103,7 +103,7 @@ def plain_sweep(rho, B, lrs, seeds, deltas, max_steps, diverge_loss):
 
 
 def run(cfg) -> dict:
-    lrs = lr_grid(*cfg["lr_grid"])
+    lrs = LrGrid(**dict(zip(("start", "stop", "per_octave"), cfg["lr_grid"]))).values()
     times = {"engine": 0.0, "plain": 0.0}
     same, total, differing_cells = 0, 0, 0
     for rho in cfg["rhos"]:

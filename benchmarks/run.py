@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from batchgraph import SGD
+from batchgraph.core.data import batch_bounds, make_dataset
 from batchgraph.engine.nodes import EPS
-from batchgraph.study.data import batch_bounds, make_dataset
 from batchgraph.study.models import logistic_regression
 from batchgraph.study.train import init_weights
 

@@ -13,15 +13,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgraph.study.config import (
-    ParamsError,
-    compose,
-    composed_params,
-    load_params,
-    parse_yaml,
-    validate_params,
-)
-from batchgraph.study.data import make_dataset
+from batchgraph.cli.params import compose, composed_params
+from batchgraph.core.config import ParamsError, load_params, parse_yaml, validate_params
+from batchgraph.core.data import make_dataset
 from helpers import ROOT, assert_refused, default_params, run_stage, set_key, snapshot, write_params
 
 # The defaults table of DESIGN.md ("Study contract"), plus the keys it summarises as `baseline.*`
@@ -232,7 +226,7 @@ def test_random_invalid_values_are_refused_naming_the_key(case):
 
 # --- Broken input files: one line, exit 1, nothing written ------------------------------------
 
-CONFIG = [sys.executable, "-m", "batchgraph.study.config"]
+CONFIG = [sys.executable, "-m", "batchgraph.cli.params"]
 
 
 def _config(folder, *args):
@@ -384,7 +378,7 @@ def test_the_memory_estimates_bound_what_a_run_allocates(tmp_path):
     """The per-item costs are upper bounds of what tracemalloc measures on a small case."""
     import tracemalloc
 
-    from batchgraph.study.memory import HISTORY_RECORD_BYTES
+    from batchgraph.core.memory import HISTORY_RECORD_BYTES
     from batchgraph.study.runs import run_files, train_study
 
     raw = default_params()

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from batchgraph import SGD, Parameter
+from batchgraph.core.config import LrGrid, ParamsError, validate_params
 from batchgraph.critical import population as pm
+from batchgraph.critical.ensemble import train_ensemble
 from batchgraph.critical.fit import fit_tradeoff
-from batchgraph.critical.sweep import train_ensemble
-from batchgraph.engine.optim import lr_grid
-from batchgraph.study.config import ParamsError, validate_params
 from helpers import default_params
 
 
@@ -140,7 +139,7 @@ def test_divergence_is_contained():
 
 
 def test_lr_grid_is_half_octaves():
-    grid = lr_grid(2.0**-6, 8.0, 2)
+    grid = LrGrid(start=2.0**-6, stop=8.0, per_octave=2).values()
     assert len(grid) == 19
     np.testing.assert_allclose(grid[1:] / grid[:-1], np.sqrt(2.0))
     assert grid[-1] == pytest.approx(8.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from batchgraph.study.data import batch_bounds, make_dataset
+from batchgraph.core.data import batch_bounds, make_dataset
 
 
 def test_default_blobs_have_the_course_shape():

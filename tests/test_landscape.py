@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchgraph.study.data import make_dataset
-from batchgraph.study.landscape import (
+from batchgraph.core.data import make_dataset
+from batchgraph.report.landscape import (
     loss_gradient,
     loss_hessian,
     newton_optimum,

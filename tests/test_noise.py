@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchgraph.study.data import make_dataset
+from batchgraph.core.data import make_dataset
 from batchgraph.study.models import logistic_regression
 from batchgraph.study.noise import (
     measured_batch_variance,

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from batchgraph import SGD, Parameter, scaled_lr
+from batchgraph import SGD, Parameter
+from batchgraph.study.train import scaled_lr
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,11 @@ import pandas as pd
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from batchgraph.core.config import validate_params
+from batchgraph.core.data import make_dataset
+from batchgraph.core.io import csv_text
 from batchgraph.report import figures as fig
-from batchgraph.report.writeup import SECTIONS, Results, render_report
-from batchgraph.study.config import validate_params
-from batchgraph.study.data import make_dataset
-from batchgraph.study.io import csv_text
-from batchgraph.study.landscape import landscape
+from batchgraph.report.writeup import SECTIONS, build_results, render_report
 from batchgraph.study.measure import NOISE_HEADER, STEPS_HEADER, noise_rows, steps_rows
 from batchgraph.study.runs import final_metrics, history_csv, train_study
 from batchgraph.study.train import fit
@@ -40,7 +39,7 @@ def _study_tables(params, data, **overrides):
     return summary_table(long, lrs), curves_table(long, params.data.n_train)
 
 
-def build_results(params) -> Results:
+def pipeline_results(params):
     """What the pipeline computes, in-process: runs, tables, noise, steps and the landscape."""
     d = params.data
     data = make_dataset(d.n_per_class, d.means, d.std, d.test_fraction, d.seed)
@@ -51,23 +50,14 @@ def build_results(params) -> Results:
               **params.model.model_dump())  # fmt: skip
     base_history = pd.read_csv(io.StringIO(history_csv(run)))
     A, b = run.A[0], run.b[0]
-    return Results(
-        params=params,
-        data=data,
-        summary=summary,
-        curves=curves,
-        published=published,
-        baseline={
-            c: float(getattr(run, c)[0, -1])
-            for c in ("epoch_loss", "train_loss", "test_loss", "test_accuracy")
-        },
-        baseline_history=base_history,
-        baseline_weights=(A, b),
+    final = ("epoch_loss", "train_loss", "test_loss", "test_accuracy")
+    return build_results(
+        params, data, summary=summary, curves=curves, published=published,
+        baseline={c: float(getattr(run, c)[0, -1]) for c in final},
+        baseline_history=base_history, baseline_weights=(A, b),
         noise=_table(NOISE_HEADER, noise_rows(params, data, A, b)),
         steps=_table(STEPS_HEADER, steps_rows(params, data)),
-        landscape=landscape(data, (A, b), params.steps.seeds, **params.model.model_dump()),
-        figures=fig.FIGURES,
-    )
+    )  # fmt: skip
 
 
 small_params = st.fixed_dictionaries(
@@ -95,7 +85,7 @@ def _params(values: dict):
 
 
 def check_report(params) -> str:
-    results = build_results(params)
+    results = pipeline_results(params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # matplotlib on NaN-only or one-point data
         figures = fig.report_figures(results)

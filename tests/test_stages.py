@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
-from batchgraph.study import io as _io
+from batchgraph.core import io as _io
 from helpers import assert_refused, default_params, run_stage, set_key, snapshot, write_params
 
 
@@ -163,7 +165,9 @@ def test_an_interrupted_write_leaves_the_previous_output(tmp_path, monkeypatch):
 def test_prune_removes_only_batch_sizes_outside_the_study(project):
     for B in (1, 150, 64):
         (project / "runs" / f"bs_{B}").mkdir(parents=True)
-    result = run_stage(project, "prune")
+    result = subprocess.run(
+        [sys.executable, "-m", "batchgraph.cli.prune"], cwd=project, capture_output=True, text=True
+    )
     assert result.returncode == 0
     assert sorted(p.name for p in (project / "runs").iterdir()) == ["bs_1", "bs_150"]
     shutil.rmtree(project / "runs")

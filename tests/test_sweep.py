@@ -14,7 +14,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from batchgraph.study.config import compose as compose_params
+from batchgraph.cli.params import compose as compose_params
 from pipeline import clone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def run(args, cwd=ROOT, env=None, timeout=120, check=True):
 
 
 def sweep(*overrides, cwd=ROOT, check=True):
-    return run([sys.executable, "-m", "batchgraph.sweep", *overrides], cwd=cwd, check=check)
+    return run([sys.executable, "-m", "batchgraph.cli.sweep", *overrides], cwd=cwd, check=check)
 
 
 def test_params_yaml_is_still_the_composition_of_conf():
@@ -80,10 +80,13 @@ def test_one_refused_point_costs_only_itself_and_collect_names_it(tmp_path):
     out = tmp_path / "sweep"
     grid = ("train.lr=-1,0.01", "study.batch_sizes=[150]", "train.epochs=2", "study.seeds=[0]")
     result = sweep("-m", *grid, f"hydra.sweep.dir={out}")
-    assert "error: conf/ with train.lr=-1" in result.stderr
+    assert "error: conf/ with train.lr=-1" in result.stdout
     assert (out / "0" / "error.txt").read_text().startswith("conf/ with train.lr=-1 ")
+    # Hydra's job log gets every line the console gets
+    assert "error: conf/ with train.lr=-1" in (out / "0" / "sweep.log").read_text()
+    assert "train loss B=150" in (out / "1" / "sweep.log").read_text() and "train loss B=150" in result.stdout
     assert (out / "1" / "runs" / "bs_150" / "history.csv").is_file()
-    collected = run([sys.executable, "-m", "batchgraph.collect", str(out)])
+    collected = run([sys.executable, "-m", "batchgraph.cli.collect", str(out)])
     reason = "train.lr must be greater than 0, got -1"
     assert collected.stderr.splitlines()[0] == "1 point(s) missing:"
     assert collected.stderr.splitlines()[1].startswith("- point 0: ") and reason in collected.stderr
@@ -103,7 +106,7 @@ def test_the_apps_are_commands_with_help():
 
 
 def test_collect_without_points_is_one_line(tmp_path):
-    result = run([sys.executable, "-m", "batchgraph.collect", str(tmp_path)], check=False)
+    result = run([sys.executable, "-m", "batchgraph.cli.collect", str(tmp_path)], check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path}: has no finished grid points (job dirs with params.yaml and runs/)"
@@ -126,7 +129,7 @@ def test_the_default_point_is_the_pipelines_study(tmp_path, computed):
 
 
 def check_collected(sweep_dir: Path, points: int, columns: list[str]) -> pd.DataFrame:
-    run([sys.executable, "-m", "batchgraph.collect", str(sweep_dir)])
+    run([sys.executable, "-m", "batchgraph.cli.collect", str(sweep_dir)])
     table = pd.read_csv(sweep_dir / "summary.csv", dtype={"point": str})
     assert list(table.columns[: 1 + len(columns)]) == ["point", *columns]
     assert len(table) == points * 2 and sorted(set(table["batch_size"])) == [1, 150]
@@ -234,7 +237,7 @@ def test_dvc_queue_grid_with_two_workers(tmp_path, computed):
 def test_compare_shortens_dvc_exp_show():
     table = "Experiment,rev,typ,bs_1.train_loss,train.lr,study.name\n,workspace,baseline,0.0872383,0.01,seed_report\nkeen-ox,a1b2c3d,branch_commit,0.0912,0.02,seed_report\n"  # noqa: E501
     result = subprocess.run(
-        [sys.executable, "-m", "batchgraph.compare", "study.name", "train.lr", "bs_1.train_loss"],
+        [sys.executable, "-m", "batchgraph.cli.compare", "study.name", "train.lr", "bs_1.train_loss"],
         input=table, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert result.stdout.splitlines() == [
@@ -244,7 +247,7 @@ def test_compare_shortens_dvc_exp_show():
         "| keen-ox | seed_report | 0.02 | 0.0912 |",
     ]
     missing = subprocess.run(
-        [sys.executable, "-m", "batchgraph.compare", "bs_2.train_loss"],
+        [sys.executable, "-m", "batchgraph.cli.compare", "bs_2.train_loss"],
         input=table,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from batchgraph import BCE, Graph, Input, Linear, Sigmoid
-from batchgraph.study.data import make_dataset
+from batchgraph.core.data import make_dataset
 from batchgraph.study.train import fit
 
 

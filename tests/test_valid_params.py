@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from batchgraph.core.config import validate_params
 from batchgraph.stages.__main__ import run
-from batchgraph.study.config import validate_params
 from helpers import default_params, stage_args
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,6 @@ __all__ = [
     "Node",
     "Parameter",
     "Sigmoid",
-    "scaled_lr",
 ]
 __version__ = "0.1.0"
 

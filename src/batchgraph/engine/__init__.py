@@ -2,7 +2,7 @@
 
 from .graph import Graph, Input, Node, Parameter
 from .nodes import BCE, Add, Linear, Multiply, Sigmoid
-from .optim import SGD, scaled_lr
+from .optim import SGD
 
 __all__ = [
     "BCE",
@@ -15,5 +15,4 @@ __all__ = [
     "Node",
     "Parameter",
     "Sigmoid",
-    "scaled_lr",
 ]

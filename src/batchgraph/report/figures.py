@@ -88,15 +88,14 @@ def data_figure(X_train, y_train, X_test, y_test):
 
 def baseline_figure(X_train, y_train, X_test, y_test, A, b, history: pd.DataFrame):
     """Task 2: the probability contour with the data, and the loss per epoch."""
-    from ..engine.nodes import sigmoid
-
     plt = _plt()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5))
     X = np.vstack([X_train, X_test])
     lo, hi = X.min(axis=0) - 1, X.max(axis=0) + 1
     g1, g2 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     A = np.asarray(A, dtype=float).reshape(-1)
-    p = sigmoid(g1 * A[0] + g2 * A[1] + float(np.ravel(b)[0]))
+    z = g1 * A[0] + g2 * A[1] + float(np.ravel(b)[0])
+    p = np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))  # σ(z), no exponent overflows
     filled = ax.contourf(g1, g2, p, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
     ax.contour(g1, g2, p, levels=[0.5], colors="black", linewidths=1.5)
     fig.colorbar(filled, ax=ax, label="p(class 1 | x)")

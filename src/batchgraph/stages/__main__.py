@@ -17,7 +17,6 @@ STAGES = (
     "steps",
     "aggregate",
     "report",
-    "prune",
     "critical_train",
     "critical_fit",
     "critical_report",
@@ -27,7 +26,7 @@ STAGES = (
 def run(argv: list[str]) -> None:
     from importlib import import_module
 
-    from ..study.io import main_guard
+    from ..core.io import main_guard
 
     if not argv or argv[0] not in STAGES:
         got = repr(argv[0]) if argv else "nothing"

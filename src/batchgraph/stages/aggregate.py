@@ -3,11 +3,10 @@ and steps-to-target measurements -> the tables in reports/ and DVC metrics."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ..study.config import load_params
-from ..study.io import read_metrics, read_published_metrics, write_json, write_text
+from ..core.io import read_metrics, read_published_metrics, write_json, write_text
+from ..core.stage import StageParser
 from ..tables.summary import (
     NOISE,
     STEPS,
@@ -23,12 +22,11 @@ from ..tables.summary import (
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages aggregate", description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--runs", required=True, help="the folder of the runs and measurements")
-    parser.add_argument("--out", required=True, help="the folder to write the tables and metrics.json into")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+    parser = StageParser(
+        "aggregate", __doc__, "--runs", "--out",
+        runs="the folder of the runs and measurements", out="the folder of the tables and metrics.json",
+    )  # fmt: skip
+    args, params = parser.parse(argv)
     runs, out = Path(args.runs), Path(args.out)
     study, epochs = params.study, params.train.epochs
     history, lrs = study_history(study.batch_sizes, runs, study.seeds, epochs)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from ..study.config import load_params
-from ..study.io import read_dataset, rounded, write_dir
+from ..core.io import read_dataset, rounded, write_dir
+from ..core.stage import StageParser
 from ..study.runs import history_csv
 from ..study.train import fit
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages baseline", description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", required=True, help="the data CSV")
-    parser.add_argument("--out", required=True, help="the run folder to write")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+    parser = StageParser("baseline", __doc__, "--data", "--out", data="the data CSV", out="the run folder")
+    args, params = parser.parse(argv)
     base, model = params.baseline, params.model
     data = read_dataset(args.data)
     history = fit(

@@ -3,17 +3,15 @@ noise scales along the full-batch path -> reports/critical/ (critical.csv, steps
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..core.io import DataError, csv_text, fmt, rounded, write_json, write_text
+from ..core.stage import StageParser
 from ..critical.fit import CRITICAL_COLUMNS, STEPS_COLUMNS, summarize
-from ..engine.optim import lr_grid
-from ..study.config import load_params
-from ..study.io import DataError, csv_text, fmt, rounded, write_json, write_text
 
 
 def read_steps(path: Path, deltas, lrs) -> np.ndarray:
@@ -34,13 +32,13 @@ def _cell(value) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages critical_fit", description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--runs", required=True, help="the folder holding rho_<ρ>/bs_<B>/")
-    parser.add_argument("--out", required=True, help="the folder to write the tables into")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params).critical
-    lrs = lr_grid(cfg.lr_grid.start, cfg.lr_grid.stop, cfg.lr_grid.per_octave)
+    parser = StageParser(
+        "critical_fit", __doc__, "--runs", "--out",
+        runs="the folder holding rho_<ρ>/bs_<B>/", out="the folder to write the tables into",
+    )  # fmt: skip
+    args, params = parser.parse(argv)
+    cfg = params.critical
+    lrs = cfg.lr_grid.values()
     steps_rows, critical_rows = [], []
     for rho in cfg.rhos:
         started = time.perf_counter()

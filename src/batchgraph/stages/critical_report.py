@@ -3,19 +3,20 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from ..core.io import write_dir, write_text
+from ..core.stage import StageParser
 from ..report.critical import critical_figures, critical_section, png
-from ..study.io import write_dir, write_text
 from ..tables.summary import read_csv
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages critical_report", description=__doc__)
-    parser.add_argument("--tables", required=True, help="the folder holding critical.csv and steps.csv")
-    parser.add_argument("--out", required=True, help="the folder to write report.md and figures/ into")
-    args = parser.parse_args(argv)
+    parser = StageParser(
+        "critical_report", __doc__, "--tables", "--out",
+        tables="the folder holding critical.csv and steps.csv", out="the folder of report.md and figures/",
+    )  # fmt: skip
+    args, _ = parser.parse(argv)
     tables, out = Path(args.tables), Path(args.out)
     table, steps = read_csv(tables / "critical.csv"), read_csv(tables / "steps.csv")
     figures = critical_figures(table, steps)

@@ -3,32 +3,28 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
+from ..core.io import csv_text, fmt, rounded, write_dir
+from ..core.stage import StageParser
 from ..critical import population
-from ..critical.sweep import train_ensemble
-from ..engine.optim import lr_grid
-from ..study.config import ParamsError, load_params
-from ..study.io import csv_text, fmt, rounded, write_dir
+from ..critical.ensemble import train_ensemble
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages critical_train", description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
+    parser = StageParser("critical_train", __doc__, "--out", out="the run folder to write")
     parser.add_argument("--rho", type=float, required=True, help="the class-covariance correlation ρ")
     parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--out", required=True, help="the run folder to write")
-    args = parser.parse_args(argv)
-    cfg = load_params(args.params).critical
+    args, params = parser.parse(argv)
+    cfg = params.critical
     if args.rho not in cfg.rhos:
-        raise ParamsError(f"--rho must be one of critical.rhos {cfg.rhos}, got {args.rho}")
+        parser.refuse(f"--rho must be one of critical.rhos {cfg.rhos}, got {args.rho}")
     if args.batch_size not in cfg.batch_sizes:
-        raise ParamsError(f"--batch-size must be one of critical.batch_sizes, got {args.batch_size}")
+        parser.refuse(f"--batch-size must be one of critical.batch_sizes, got {args.batch_size}")
     pop = population.correlated(args.rho)
     loss_star = population.optimal_loss(pop)
-    lrs = lr_grid(cfg.lr_grid.start, cfg.lr_grid.stop, cfg.lr_grid.per_octave)
+    lrs = cfg.lr_grid.values()
     targets = [loss_star + d for d in cfg.deltas]
     label = f"critical_train rho={args.rho} B={args.batch_size}"
     started = time.perf_counter()

@@ -3,22 +3,19 @@ run's), measured against tr(Σ)/B · (N − B)/(N − 1), for every study batch 
 
 from __future__ import annotations
 
-import argparse
-
-from ..study.config import load_params
-from ..study.io import csv_text, read_dataset, read_weights, write_text
+from ..core.io import csv_text, read_dataset, read_weights, write_text
+from ..core.stage import StageParser
 from ..study.measure import NOISE_HEADER, noise_rows
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages noise", description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", required=True, help="the data CSV")
-    parser.add_argument("--weights", required=True, help="the Task 2 run's weights.json")
-    parser.add_argument("--out", required=True, help="the CSV to write")
-    args = parser.parse_args(argv)
+    parser = StageParser(
+        "noise", __doc__, "--data", "--weights", "--out",
+        data="the data CSV", weights="the Task 2 run's weights.json", out="the CSV to write",
+    )  # fmt: skip
+    args, params = parser.parse(argv)
     data = read_dataset(args.data)
     trained = read_weights(args.weights, data.X_train.shape[1])
-    rows = noise_rows(load_params(args.params), data, trained["A"], trained["b"])
+    rows = noise_rows(params, data, trained["A"], trained["b"])
     write_text(args.out, csv_text(NOISE_HEADER, rows))
     print(f"wrote {args.out}: {len(rows)} rows")

@@ -3,19 +3,13 @@ and with the lr tuned per batch size over steps.tuned_lrs (the rule `tuned`) -> 
 
 from __future__ import annotations
 
-import argparse
-
-from ..study.config import load_params
-from ..study.io import csv_text, read_dataset, write_text
+from ..core.io import csv_text, read_dataset, write_text
+from ..core.stage import StageParser
 from ..study.measure import STEPS_HEADER, steps_rows
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages steps", description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", required=True, help="the data CSV")
-    parser.add_argument("--out", required=True, help="the CSV to write")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+    parser = StageParser("steps", __doc__, "--data", "--out", data="the data CSV", out="the CSV to write")
+    args, params = parser.parse(argv)
     rows = steps_rows(params, read_dataset(args.data), log=lambda line: print(line, flush=True))
     write_text(args.out, csv_text(STEPS_HEADER, rows))

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.optim import lr_grid, scaled_lr
-from .config import Params
-from .data import Dataset
-from .io import fmt
+from ..core.config import Params
+from ..core.data import Dataset
+from ..core.io import fmt
 from .noise import measured_batch_variance, noise_stats, per_example_gradients, predicted_batch_variance
-from .train import init_ensemble, steps_to_target
+from .train import init_ensemble, scaled_lr, steps_to_target
 
 NOISE_HEADER = ("weights", "batch_size", "measured_variance", "measured_stderr", "predicted_variance",
                 "batches", "enumerated", "grad_sq_norm", "grad_cov_trace", "b_simple")  # fmt: skip
@@ -65,7 +64,7 @@ def steps_rows(params: Params, data: Dataset, log=None) -> list[list]:
     rule and seed of a batch size trains as one ensemble, and so does the tuning grid."""
     cfg, train = params.steps, params.train
     settings = params.model.model_dump() | {"shuffle": train.shuffle}
-    grid = lr_grid(cfg.tuned_lrs.start, cfg.tuned_lrs.stop, cfg.tuned_lrs.per_octave)
+    grid = cfg.tuned_lrs.values()
     rows = {rule: [] for rule in [*cfg.rules, "tuned"]}
     for B in params.study.batch_sizes:
         lrs = [scaled_lr(train.lr, B, rule, train.lr_ref_batch) for rule in cfg.rules]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from .columns import HISTORY_COLUMNS, HISTORY_HEADER, NOISE_COLUMNS
-from .config import Params
-from .data import Dataset
-from .io import csv_text, fmt, rounded
+from ..core.columns import HISTORY_COLUMNS, HISTORY_HEADER, NOISE_COLUMNS
+from ..core.config import Params
+from ..core.data import Dataset
+from ..core.io import csv_text, fmt, rounded
 from .train import History, fit
 
 RECORDED = (*HISTORY_COLUMNS, *NOISE_COLUMNS)

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import SGD, scaled_lr
-from .columns import HISTORY_COLUMNS, NOISE_COLUMNS
-from .data import Dataset, batch_bounds
+from ..core.columns import HISTORY_COLUMNS, NOISE_COLUMNS
+from ..core.data import Dataset, batch_bounds
+from ..engine import SGD
 from .models import LogisticRegression, logistic_regression
 from .noise import noise_stats
 
 # Clipped BCE cannot overflow, so divergence shows as a loss that climbs past where training
 # started: a run has diverged once its train loss exceeds this many times its initial loss.
 DIVERGENCE_FACTOR = 2.0
+
+
+LR_SCALINGS = ("none", "linear", "sqrt", "inverse")
+
+
+def scaled_lr(lr: float, batch_size: int, rule: str = "none", ref_batch: int = 1) -> float:
+    """The learning rate for ``batch_size`` under ``rule``, relative to ``ref_batch``.
+
+    ``none``: lr;  ``linear``: lr·B/ref (Goyal et al. 2017);  ``sqrt``: lr·√(B/ref);
+    ``inverse``: lr·ref/B — what dividing the gradient by the batch size twice amounts to.
+    """
+    ratio = batch_size / ref_batch
+    if rule == "none":
+        return lr
+    if rule == "linear":
+        return lr * ratio
+    if rule == "sqrt":
+        return lr * math.sqrt(ratio)
+    if rule == "inverse":
+        return lr / ratio
+    raise ValueError(f"unknown lr scaling {rule!r}; allowed: {', '.join(LR_SCALINGS)}")
 
 
 @dataclass

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..study.columns import HISTORY_COLUMNS, HISTORY_HEADER, NOISE_COLUMNS
-from ..study.io import DataError, read_metrics, rounded
+from ..core.columns import HISTORY_COLUMNS, HISTORY_HEADER, NOISE_COLUMNS
+from ..core.io import DataError, read_metrics, rounded
 
 FLOAT_FORMAT = "%.6g"
 

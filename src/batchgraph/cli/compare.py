@@ -1,6 +1,6 @@
 """``make compare``: DVC's experiments table (``dvc exp show --csv`` on stdin) at a terminal's width.
 
-    dvc exp show --csv | python -m batchgraph.compare [COLUMN ...]
+    dvc exp show --csv | python -m batchgraph.cli.compare [COLUMN ...]
 
 One row per experiment (and the workspace and branch it sits on), the params that tell presets
 apart and the final train loss at a few batch sizes, with short headers.
@@ -13,8 +13,8 @@ import sys
 
 import pandas as pd
 
-from .study.io import DataError, main_guard
-from .tables.summary import markdown_table
+from ..core.io import DataError, main_guard
+from ..tables.summary import markdown_table
 
 COLUMNS = {
     "study.name": "preset",
@@ -38,7 +38,9 @@ def compact(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m batchgraph.cli.compare", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("columns", nargs="*", default=list(COLUMNS), help="columns of dvc exp show to keep")
     args = parser.parse_args(argv)
     try:

@@ -34,7 +34,7 @@ def main_guard(main: Callable[[], None]) -> None:
         main()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(getattr(exc, "exit_status", 1)) from None
     except KeyboardInterrupt:
         print("error: interrupted; outputs were left as they were", file=sys.stderr)
         raise SystemExit(130) from None
@@ -50,12 +50,22 @@ def rounded(x: float, digits: int = 10):
     return float(fmt(x, digits)) if math.isfinite(x) else None
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place.
+
+    mkstemp creates the file 0600; it gets the mode any new file would (0644 under umask 022).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -79,6 +89,7 @@ def write_dir(path: str | Path, files: dict[str, str | bytes]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     old = path.with_name(f".{path.name}.old")
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700, not what a new folder gets
         for name, content in files.items():
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)

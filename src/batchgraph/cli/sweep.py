@@ -1,16 +1,17 @@
 """The study as a Hydra app, one grid point per job, for Hydra's launchers (joblib, submitit, Ray).
 
-    python -m batchgraph.sweep -m train.lr=0.003,0.01 study=seed_report,linear_scaling hydra/launcher=local
+    batchgraph-sweep -m train.lr=0.003,0.01 study=seed_report,linear_scaling hydra/launcher=local
 
 It composes the project's conf/ (the presets and keys of params.yaml), validates the result, and
 trains every study batch size with the stage code. Each job's output dir gets its composed
 ``params.yaml``, ``runs/bs_<B>/`` (as the pipeline's runs/), ``summary.csv`` and ``curves.csv``
 (as the pipeline's reports/). Like the stages it is a command-line front end: its file I/O goes
-through ``study.io``. ``python -m batchgraph.collect <sweep dir>`` gathers the points.
+through ``study.io``. ``python -m batchgraph.cli.collect <sweep dir>`` gathers the points.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -21,14 +22,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .study.config import Params, validate_params
-from .study.data import make_dataset
-from .study.io import UserError, write_dir, write_text
-from .study.runs import run_files, train_study
-from .tables.summary import curves_table, study_history, summary_table, table_csv
+from ..core.config import Params, validate_params
+from ..core.data import make_dataset
+from ..core.io import UserError, write_dir, write_text
+from ..study.runs import run_files, train_study
+from ..tables.summary import curves_table, study_history, summary_table, table_csv
+from .points import ERROR_FILE
 
 # The repository's conf/, the one DVC composes: this app needs the source checkout (pip install -e .).
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+log = logging.getLogger(__name__)
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 
 def run_point(params: Params, out_dir: str | Path) -> pd.DataFrame:
@@ -44,9 +47,6 @@ def run_point(params: Params, out_dir: str | Path) -> pd.DataFrame:
     write_text(out_dir / "summary.csv", table_csv(summary))
     write_text(out_dir / "curves.csv", table_csv(curves_table(history, d.n_train)))
     return summary
-
-
-ERROR_FILE = "error.txt"
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
@@ -66,13 +66,14 @@ def app(cfg: DictConfig) -> dict[int, float] | None:
         summary = run_point(params, out_dir)
     except (UserError, MemoryError, OmegaConfBaseException) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"error: {reason}", file=sys.stderr)
         if hc.mode != RunMode.MULTIRUN:
+            print(f"error: {reason}", file=sys.stderr)
             raise SystemExit(1) from None
+        log.error("error: %s", reason)
         write_text(out_dir / ERROR_FILE, reason + "\n")
         return None
     losses = dict(zip(summary["batch_size"].astype(int), summary["train_loss_mean"].astype(float)))
-    print(f"{label}: {out_dir}: train loss " + ", ".join(f"B={B} {v:.4g}" for B, v in losses.items()))
+    log.info("%s: %s: train loss %s", label, out_dir, ", ".join(f"B={B} {v:.4g}" for B, v in losses.items()))
     return losses
 
 

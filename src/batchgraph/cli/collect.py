@@ -1,6 +1,6 @@
-"""Gather a sweep of ``python -m batchgraph.sweep`` into one summary table and figures.
+"""Gather a sweep of ``batchgraph-sweep`` into one summary table and figures.
 
-    python -m batchgraph.collect sweeps/<date>
+    batchgraph-collect sweeps/<date>
 
 One row per grid point and batch size, the point's overrides as columns, then the columns of
 reports/summary.csv, recomputed from each point's runs/ with the pipeline's code. Writes
@@ -10,17 +10,20 @@ reports/summary.csv, recomputed from each point's runs/ with the pipeline's code
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from .report import figures as rep
-from .study.config import load_params
-from .study.io import DataError, main_guard, write_dir, write_text
-from .sweep import ERROR_FILE
-from .tables.summary import curves_table, markdown_table, study_history, summary_table, table_csv
+from ..core.config import load_params
+from ..core.io import DataError, main_guard, write_dir, write_text
+from ..report import figures as rep
+from ..tables.summary import curves_table, markdown_table, study_history, summary_table, table_csv
+from .points import ERROR_FILE
+
+log = logging.getLogger(__name__)
 
 
 def _job_order(sweep_dir: Path):
@@ -116,14 +119,19 @@ def main(argv=None) -> None:
         figures[f"{name}/loss_vs_updates.png"] = rep.png(rep.updates_figure(c))
     write_dir(out / "figures", figures)
     shown = ["point", *columns, "batch_size", "lr", "train_loss_mean", "test_accuracy_mean", "diverged"]
-    print(markdown_table(summary[shown]), end="")
-    print(f"wrote summary.csv, summary.md and {len(figures)} figures in {out}")
+    log.info("%s", markdown_table(summary[shown]).rstrip("\n"))
+    log.info("wrote summary.csv, summary.md and %d figures in %s", len(figures), out)
     if missing:
-        print(f"{len(missing)} point(s) missing:\n{notes}", end="", file=sys.stderr)
+        log.warning("%d point(s) missing:\n%s", len(missing), notes.rstrip("\n"))
 
 
 def cli() -> None:
-    """The ``batchgraph-collect`` command."""
+    """The ``batchgraph-collect`` command: progress and the table on stdout, missing points on stderr."""
+    out = logging.StreamHandler(sys.stdout)
+    out.addFilter(lambda record: record.levelno < logging.WARNING)
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[out, err])
     main_guard(main)
 
 

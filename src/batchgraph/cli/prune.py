@@ -10,11 +10,12 @@ import argparse
 import shutil
 from pathlib import Path
 
-from ..study.config import load_params
+from ..core.config import load_params
+from ..core.io import main_guard
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m batchgraph.stages prune", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m batchgraph.cli.prune", description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--runs", default="runs", help="the folder of the run folders")
     args = parser.parse_args(argv)
@@ -26,3 +27,7 @@ def main(argv=None) -> None:
         print(f"removed {path}")
     if not stale:
         print(f"nothing to prune: every folder in {runs}/ belongs to study.batch_sizes")
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -8,8 +8,6 @@ loop and costs time, not memory.
 
 from __future__ import annotations
 
-import math
-
 GiB = 2**30
 # The most one stage may allocate. Deterministic (not read from the machine), so the same params
 # are accepted or refused everywhere; well under the 24 GiB of the machine the study runs on.
@@ -81,7 +79,7 @@ def estimates(params) -> list[tuple[str, int, str]]:
     out.append((f"noise.samples {noise.samples}", sampled, "to sample the batches"))
     c = params.critical
     B, seeds = max(c.batch_sizes), len(c.seeds)
-    lrs = int(math.floor(math.log2(c.lr_grid.stop / c.lr_grid.start) * c.lr_grid.per_octave + 1e-9)) + 1
+    lrs = len(c.lr_grid)
     out.append(
         (
             f"critical.batch_sizes up to {B} with {lrs} learning rates and {seeds} critical.seeds",

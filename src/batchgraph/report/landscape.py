@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.data import Dataset
 from ..engine.nodes import sigmoid
-from .data import Dataset
-from .train import init_ensemble
+from ..study.train import init_ensemble
 
 
 def _design(X) -> np.ndarray:
@@ -107,13 +107,16 @@ def landscape(data: Dataset, task2_weights, seeds, graph: str, init: str, init_s
         cosines.append(float(step @ line / (np.linalg.norm(step) * np.linalg.norm(line))))
     first = [best_first_step(w, X, y) for w in starts]
     nan = float("nan")
+    # Ten significant digits, as in every table: LAPACK's last bits differ between CPUs, and a
+    # figure or sentence drawn from them must not.
+    r = np.vectorize(lambda x: float(f"{x:.10g}"), otypes=[float])
     return Landscape(
-        optimum_loss=train_loss(w_star, X, y) if finite else nan,
+        optimum_loss=float(r(train_loss(w_star, X, y))) if finite else nan,
         optimum_grad_norm=grad_star if finite else nan,
-        task2_loss=train_loss(w_task2, X, y),
-        task2_grad_norm=float(np.linalg.norm(loss_gradient(w_task2, X, y))),
-        sharpness_init=tuple(sharpness(w, X, y) for w in starts),
-        cosine_init=tuple(cosines) if finite else tuple(nan for _ in cosines),
-        first_step_lr=tuple(lr for lr, _ in first),
-        first_step_loss=tuple(loss for _, loss in first),
+        task2_loss=float(r(train_loss(w_task2, X, y))),
+        task2_grad_norm=float(r(np.linalg.norm(loss_gradient(w_task2, X, y)))),
+        sharpness_init=tuple(r([sharpness(w, X, y) for w in starts]).tolist()),
+        cosine_init=tuple(r(cosines).tolist()) if finite else tuple(nan for _ in cosines),
+        first_step_lr=tuple(r([lr for lr, _ in first]).tolist()),
+        first_step_loss=tuple(r([loss for _, loss in first]).tolist()),
     )

@@ -1,0 +1,1 @@
+"""Command-line tools that are not pipeline stages: params, prune, compare, the sweep app, collect."""
