@@ -519,7 +519,8 @@ def lr_section(r: Results) -> list[str]:
     grad = "< 1e-12" if g < 1e-12 else f"= {g:.0e}"  # roundoff: its digits differ between CPUs
     out.append(
         f"- **The target is far from the optimum.** The train optimum (Newton's method) has loss "
-        f"{_f(land.optimum_loss, 3, 'n/a (no finite optimum)')} and |G| {grad}; the target {cfg.target} is {_f(100 * above, 2, 'n/a')} % "
+        f"{_f(land.optimum_loss, 3, 'n/a (no finite optimum)')} and |G| {grad}; the target "
+        f"{cfg.target} is {_f(100 * above, 2, 'n/a')} % "
         f"above it. The Task 2 weights (loss {_f(land.task2_loss, 3)}) are near the optimum, not at it."
     )
     out.append("")
