@@ -194,3 +194,129 @@ def test_a_cycle_is_found_before_memory_grows():
     """The order is computed once per node: a cycle ends in an error, not an endless walk."""
     with pytest.raises(ValueError, match="cycle"):
         topological_order(_cycle_of_three())
+
+
+def _two_inputs():
+    """x (4, 2) and labels y (4, 1) into a logistic loss, with a batch of each to feed."""
+    x, y = Input(), Input()
+    graph = Graph(BCE(y, Sigmoid(Linear(x, Parameter(np.ones((1, 2))), Parameter(np.zeros(1))))))
+    return graph, x, y, np.ones((4, 2)), np.array([[0.0], [1.0], [1.0], [0.0]])
+
+
+def _labels_left_out_after_a_full_feed():
+    graph, x, y, X, Y = _two_inputs()
+    graph.forward({x: X, y: Y})
+    graph.forward({x: -X})  # the next batch without its labels: the old code ran on the last ones
+
+
+def _labels_left_out_of_a_smaller_batch():
+    graph, x, y, X, Y = _two_inputs()
+    graph.forward({x: X, y: Y})
+    graph.forward({x: X[:3]})
+
+
+def _labels_set_directly_then_left_out():
+    graph, x, y, X, Y = _two_inputs()
+    y.value = Y
+    graph.forward({x: X})
+
+
+def _labels_never_fed():
+    graph, x, _, X, _ = _two_inputs()
+    graph.forward({x: X})
+
+
+def _empty_feed_after_a_feed():
+    graph, x, y, X, Y = _two_inputs()
+    graph.forward({x: X, y: Y})
+    graph.forward({})
+
+
+def _constant_input_replaced_then_left_out():
+    x, w = Input(np.array([1.0, 2.0])), Input(np.array(3.0))
+    graph = Graph(Multiply(x, w))
+    graph.forward({x: np.array([5.0])})
+    graph.forward({w: np.array(4.0)})  # x no longer holds the array it was built with
+
+
+MISSING_FROM_THE_FEED = [
+    ("labels left out after a full feed", _labels_left_out_after_a_full_feed,
+     "Input node Input(shape=(4, 1)) (input 0 of 2 in the graph's order) is not in the feed; every Input "
+     "must be fed on each forward (else it reuses its value from an earlier call)"),
+    ("labels left out of a smaller batch", _labels_left_out_of_a_smaller_batch,
+     "Input node Input(shape=(4, 1)) (input 0 of 2"),
+    ("labels set by .value then left out of a feed", _labels_set_directly_then_left_out,
+     "Input node Input(shape=(4, 1)) (input 0 of 2"),
+    ("labels never fed", _labels_never_fed,
+     "Input node Input(shape=None) (input 0 of 2 in the graph's order) is not in the feed; every Input "
+     "must be fed on each forward"),
+    ("an empty feed after a feed", _empty_feed_after_a_feed, "is not in the feed"),
+    ("a constant input replaced by a feed, then left out", _constant_input_replaced_then_left_out,
+     "Input node Input(shape=(1,)) (input 0 of 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("run", "message"), [c[1:] for c in MISSING_FROM_THE_FEED], ids=[c[0] for c in MISSING_FROM_THE_FEED]
+)
+def test_a_feed_that_leaves_out_an_input_is_refused_naming_it(run, message):
+    with pytest.raises(ValueError) as info:
+        run()
+    assert message in str(info.value)
+
+
+def test_inputs_outside_a_feed_may_keep_their_constant_or_be_set_without_any_feed():
+    """What stays allowed: an Input still holding the array it was built with may be left out
+    of a feed, and forward() with no feed runs on the values set directly (as set_batch does)."""
+    x, w = Input(), Input(np.array(3.0))
+    graph = Graph(Multiply(x, w))
+    assert graph.forward({x: np.array([1.0, 2.0])}).tolist() == [3.0, 6.0]
+    assert graph.forward({x: np.array([-1.0])}).tolist() == [-3.0]
+    w.value, x.value = np.array(2.0), np.array([4.0])
+    assert graph.forward().tolist() == [8.0]
+
+
+BAD_FEED_KEYS = [
+    ("a Parameter", lambda graph: graph.parameters[0], TypeError,
+     "feed keys must be Input nodes of the graph, got Parameter(shape=(1, 2))"),
+    ("a string", lambda graph: "x", TypeError, "feed keys must be Input nodes of the graph, got str 'x'"),
+    ("a computed node", lambda graph: graph.output.inputs[1], TypeError, "got Sigmoid(shape=None)"),
+    ("an Input of no graph", lambda graph: Input(), ValueError,
+     "feed key Input(shape=None) is not an Input of this graph"),
+    ("an Input of another graph", lambda graph: Graph(Sigmoid(Input())).inputs[0], ValueError,
+     "is not an Input of this graph"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("key", "error", "message"), [c[1:] for c in BAD_FEED_KEYS], ids=[c[0] for c in BAD_FEED_KEYS]
+)
+def test_a_feed_key_that_is_not_an_input_of_the_graph_is_refused_naming_it(key, error, message):
+    graph, x, y, X, Y = _two_inputs()
+    with pytest.raises(error) as info:
+        graph.forward({x: X, y: Y, key(graph): np.zeros(1)})
+    assert message in str(info.value)
+
+
+def test_a_refused_feed_sets_nothing():
+    graph, x, y, X, Y = _two_inputs()
+    graph.forward({x: X, y: Y})
+    with pytest.raises(TypeError):
+        graph.forward({x: X[:1], y: Y[:1], graph.parameters[0]: np.zeros((1, 2))})
+    assert x.value is X and y.value is Y and graph.parameters[0].value.tolist() == [[1.0, 1.0]]
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (3, "got int 3"),
+        ("x", "got str 'x'"),
+        (None, "got NoneType None"),
+        ([Input()], "got list [Input(shape=None)]"),
+    ],
+    ids=["int", "str", "None", "a list of nodes"],
+)
+def test_a_graph_needs_a_node_as_its_output(output, message):
+    with pytest.raises(TypeError, match="Graph takes its output Node") as info:
+        Graph(output)
+    assert message in str(info.value)

@@ -219,3 +219,80 @@ def test_unbroadcast_sums_leading_and_stretched_axes(rng):
     np.testing.assert_allclose(unbroadcast(g, (4, 1)), g.sum(axis=(0, 1)).sum(axis=1, keepdims=True))
     assert unbroadcast(g, g.shape) is g
     assert unbroadcast(g, ()).shape == () and unbroadcast(g, ()) == pytest.approx(g.sum())
+
+
+def _bce_of(p, y=None, leaf=Input):
+    p = np.asarray(p, dtype=float)
+    y = np.zeros_like(p) if y is None else np.asarray(y, dtype=float)
+    return Graph(BCE(Input(y), leaf(p)))
+
+
+BAD_PREDICTIONS = [
+    ("above 1", [0.5, 1.5], Input, "got 1.5 (1 such of 2; they span [0.5, 1.5])"),
+    ("below 0", [-0.25, 0.5], Input, "got -0.25 (1 such of 2; they span [-0.25, 0.5])"),
+    ("logits instead of probabilities", [[2.3], [-1.2], [0.4]], Input, "got 2.3 (2 such of 3"),
+    ("just past the tolerance", [1.0 + 1e-9], Input, "got 1.000000001"),
+    ("nan", [0.5, np.nan], Input, "got nan (1 such of 2; they span [0.5, 0.5] and 1 NaN)"),
+    ("all nan", [np.nan], Input, "got nan (1 such of 1; they span nothing and 1 NaN)"),
+    ("a Parameter above 1", [2.0, 0.5], Parameter, "BCE: its predictions (Parameter(shape=(2,)))"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("p", "leaf", "message"), [c[1:] for c in BAD_PREDICTIONS], ids=[c[0] for c in BAD_PREDICTIONS]
+)
+def test_bce_refuses_predictions_outside_0_1_naming_the_node_and_range(p, leaf, message):
+    """Clipped, such predictions gave a finite loss and a zero gradient: training stalled silently."""
+    with pytest.raises(
+        ValueError, match=r"^BCE: its predictions \(.*\) must be probabilities in \[0, 1\]"
+    ) as info:
+        _bce_of(p, leaf=leaf).forward()
+    assert message in str(info.value)
+
+
+def test_bce_refuses_predictions_outside_0_1_on_a_later_feed_too():
+    y, p = Input(), Input()
+    g = Graph(BCE(y, p))
+    g.forward({y: np.array([0.0, 1.0]), p: np.array([0.2, 0.9])})
+    with pytest.raises(ValueError, match=r"got 3\.0"):
+        g.forward({y: np.array([0.0, 1.0]), p: np.array([0.2, 3.0])})
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [([0.0, 2.0], "got 2.0"), ([-1.0, 1.0], "got -1.0"), ([np.nan, 1.0], "got nan")],
+    ids=["2", "-1", "nan"],
+)
+def test_bce_refuses_labels_outside_0_1_behind_a_sigmoid_too(y, message):
+    """The labels check does not depend on where the predictions come from."""
+    g = Graph(BCE(Input(np.array(y)), Sigmoid(Input(np.zeros(2)))))
+    with pytest.raises(ValueError, match=r"BCE: labels must be in \[0, 1\]") as info:
+        g.forward()
+    assert message in str(info.value)
+
+
+def test_bce_clips_exact_0_and_1_and_overshoots_within_the_tolerance():
+    p = Input(np.array([0.0, 1.0, 1.0 + 1e-13, -1e-13]))
+    g = Graph(BCE(Input(np.array([1.0, 0.0, 1.0, 0.0])), p))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = g.forward()
+        g.backward()
+    assert np.isfinite(loss) and loss == pytest.approx(-np.log(EPS) / 2, rel=1e-3)
+    assert p.grad.tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_bce_of_a_diverged_sigmoid_is_a_nan_loss_not_an_error():
+    """fit and the critical sweep record divergence from a NaN loss: a NaN logit must not raise."""
+    g = Graph(BCE(Input(np.array([0.0, 1.0])), Sigmoid(Input(np.array([np.nan, 0.0])))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(g.forward())
+
+
+@pytest.mark.parametrize("missing", ["labels", "predictions"])
+def test_bce_with_an_input_that_has_no_value_says_so(missing):
+    """np.asarray(None) is NaN: unfed predictions used to give a NaN loss, unfed labels a NaN label."""
+    y, p = (Input(), Input(np.array([0.5]))) if missing == "labels" else (Input(np.array([1.0])), Input())
+    with pytest.raises(ValueError, match=r"BCE: its input Input has no value; feed it to Graph\.forward"):
+        Graph(BCE(y, p)).forward()

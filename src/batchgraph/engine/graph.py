@@ -39,13 +39,18 @@ class Node:
 
 
 class Input(Node):
-    """A leaf whose value is fed to ``Graph.forward`` (data, labels)."""
+    """A leaf whose value is fed to ``Graph.forward`` (data, labels).
 
-    __slots__ = ()
+    A value given here is a constant: a feed may leave this Input out while it still holds
+    exactly that array. Once anything else has been assigned, every feed must include it.
+    """
+
+    __slots__ = ("_constant",)
 
     def __init__(self, value=None):
         super().__init__()
         self.value = None if value is None else np.asarray(value, dtype=np.float64)
+        self._constant = self.value
 
 
 class Parameter(Node):
@@ -87,6 +92,14 @@ def topological_order(output: Node) -> list[Node]:
     return order
 
 
+def _describe(obj, limit: int = 60) -> str:
+    """``obj`` for an error message: a node's repr, else its type and repr cut to ``limit``."""
+    text = repr(obj)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text if isinstance(obj, Node) else f"{type(obj).__name__} {text}"
+
+
 def _explain(node: Node, exc: Exception) -> Exception:
     """The error of ``node.forward`` as a ValueError naming the node and its inputs' shapes."""
     name = type(node).__name__
@@ -103,9 +116,12 @@ class Graph:
     """Runs the forward pass in topological order and the backward pass in reverse."""
 
     def __init__(self, output: Node):
+        if not isinstance(output, Node):
+            raise TypeError(f"Graph takes its output Node, got {_describe(output)}")
         self.output = output
         self.nodes = topological_order(output)
         self.inputs = [n for n in self.nodes if isinstance(n, Input)]
+        self._input_ids = {id(n) for n in self.inputs}
         self.parameters = [n for n in self.nodes if isinstance(n, Parameter)]
         # The hot loops touch only computed nodes, with their inputs resolved once here.
         self._ops = [n for n in self.nodes if n.inputs]
@@ -121,8 +137,14 @@ class Graph:
             self._backward_plan.append((node, edges))
 
     def forward(self, feed=None):
-        """Set each ``Input`` from ``feed`` (a mapping node -> array), compute every node."""
-        if feed:
+        """Set each ``Input`` from ``feed`` (a mapping node -> array), compute every node.
+
+        A feed must hold every Input of this graph, except one still holding the constant it was
+        built with, and nothing else. Without a feed the Inputs keep the values already set on
+        them (``model.set_batch`` assigns ``.value`` directly).
+        """
+        if feed is not None:
+            self._check_feed(feed)
             for node, value in feed.items():
                 node.value = value
         try:
@@ -131,6 +153,25 @@ class Graph:
         except (ValueError, TypeError, AttributeError) as exc:
             raise _explain(node, exc) from exc
         return self.output.value
+
+    def _check_feed(self, feed) -> None:
+        """Refuse a feed key that is not an Input of this graph, and a feed that leaves out an
+        Input whose value came from an earlier call (it would silently run on the last batch)."""
+        ids = self._input_ids
+        for key in feed:
+            if id(key) not in ids:  # keys are alive, so an id match is this graph's own Input
+                if not isinstance(key, Input):
+                    raise TypeError(f"feed keys must be Input nodes of the graph, got {_describe(key)}")
+                raise ValueError(f"feed key {key!r} is not an Input of this graph (another graph's?)")
+        if len(feed) == len(self.inputs):  # distinct keys, each one of ours: all are there
+            return
+        for i, node in enumerate(self.inputs):
+            if node not in feed and (node.value is None or node.value is not node._constant):
+                stale = "" if node.value is None else " (else it reuses its value from an earlier call)"
+                raise ValueError(
+                    f"Input node {node!r} (input {i} of {len(self.inputs)} in the graph's order) is not in "
+                    f"the feed; every Input must be fed on each forward{stale}"
+                )
 
     def backward(self, grad=None):
         """Fill ``.grad`` = dL/d value on every node, summed over fan-out, fresh on every call.

@@ -124,6 +124,8 @@ class Sigmoid(Node):
 # Predictions are clipped this far from 0 and 1 so the logs stay finite (PyTorch clamps at -100
 # instead; log(1e-15) ≈ -34.5 keeps the loss in the same regime with a smooth gradient).
 EPS = 1e-15
+# How far past [0, 1] a prediction may stray (rounding elsewhere) and still be clipped, not refused.
+PRED_TOL = 1e-12
 
 
 def _in_unit_interval(a) -> bool:
@@ -151,6 +153,9 @@ class BCE(Node):
     def _check_shapes(self, y, p):
         """Refuse labels that broadcast with the predictions into a bigger array (y (N,) against
         p (N, 1) is an (N, N) loss) and an empty batch; returns y and p as arrays."""
+        if y is None or p is None:
+            # Graph.forward turns this into "its input … has no value" (np.asarray(None) is NaN).
+            raise TypeError("an input has no value")
         y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
         full = np.broadcast_shapes(y.shape, p.shape)
         if full != y.shape and full != p.shape:
@@ -180,6 +185,20 @@ class BCE(Node):
                 f"BCE: labels must be in [0, 1], got {bad.flat[0]} ({bad.size} such of {y.size})"
             )
 
+    def _refuse_predictions(self, p) -> None:
+        """Raise for predictions outside [0, 1]: clipped, they would give a finite loss and a zero
+        gradient, and training would stall with no sign that they are not probabilities."""
+        bad = p[~((p >= -PRED_TOL) & (p <= 1.0 + PRED_TOL))]
+        nan = np.isnan(p)
+        numbers = p[~nan]
+        span = f"[{numbers.min()}, {numbers.max()}]" if numbers.size else "nothing"
+        if nan.any():
+            span += f" and {np.count_nonzero(nan)} NaN"
+        raise ValueError(
+            f"BCE: its predictions ({self.inputs[1]!r}) must be probabilities in [0, 1], got "
+            f"{bad.flat[0]} ({bad.size} such of {p.size}; they span {span})"
+        )
+
     def forward(self, y, p):
         try:
             same = y.shape == p.shape and p.size
@@ -187,6 +206,12 @@ class BCE(Node):
             same = False
         if not same:
             y, p = self._check_shapes(y, p)
+        # A Sigmoid's output is in [0, 1] or NaN, and a NaN there is a diverged logit whose NaN loss
+        # training records as divergence: only other predictions pay the one min and one max.
+        if type(self.inputs[1]) is not Sigmoid:
+            lo, hi = np.minimum.reduce(p, axis=None), np.maximum.reduce(p, axis=None)
+            if not (lo >= -PRED_TOL and hi <= 1.0 + PRED_TOL):  # NaN fails both
+                self._refuse_predictions(p)
         base = y.base
         if type(base) is not np.ndarray:
             base = y
