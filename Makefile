@@ -13,10 +13,16 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+		{ echo "error: batchgraph needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1). Use make PYTHON=python3.11" >&2; exit 1; }
+	@test ! -x $(VENV)/bin/python || $(VENV)/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "removing $(VENV): it was made with an older Python"; rm -rf $(VENV); }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -r requirements.lock
-	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@# A failed install removes the half-built .venv, so the next `make` starts clean.
+	{ $(VENV)/bin/python -m pip install -q --upgrade pip && \
+	  $(VENV)/bin/python -m pip install -q -r requirements.lock && \
+	  $(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e . ; } || \
+		{ rm -rf $(VENV); echo "error: the install failed; $(VENV) was removed, fix the cause and run make again" >&2; exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## Create .venv from requirements.lock (only when the lock changed)
@@ -50,17 +56,24 @@ check-study: install ## Fail unless dvc.lock and reports/ are what the code prod
 	git diff --exit-code --stat dvc.lock reports/
 	@test -z "$$(git status --porcelain)" || { git status --short; echo "make study left files git does not know" >&2; exit 1; }
 
-compare: install ## The experiments side by side at a terminal's width (presets, lr, final losses)
-	$(VENV)/bin/dvc exp show --csv | $(VENV)/bin/python -m batchgraph.cli.compare
+# Headline metrics and the params that differ between experiments; code and data hashes left out.
+COMPARE := $(VENV)/bin/dvc exp show --only-changed --drop '^(src|data|runs|critical|reports)/|^Created$$'
+
+compare: install ## The experiments side by side: changed params and the headline metrics
+	$(COMPARE)
 
 plots: install ## Write DVC's plots page (dvc_plots/index.html)
 	$(VENV)/bin/dvc plots show
 
-prune: install ## Remove runs/bs_<B>/ folders of batch sizes no longer in params.yaml
+prune: install ## Remove run folders of batch sizes and ρ no longer in params.yaml
 	$(VENV)/bin/python -m batchgraph.cli.prune
 
-bench: install ## Time the engine against hand-fused NumPy (and PyTorch if installed)
-	$(VENV)/bin/python -m benchmarks.run
+# The committed figures are benchmarks/results/latest.json; `make bench BENCH_JSON=benchmarks/results/latest.json`
+# replaces them (with PyTorch installed, or its figures are lost).
+BENCH_JSON ?= benchmarks/results/local.json
+
+bench: install ## Time the engine against hand-fused NumPy (and PyTorch if installed) -> BENCH_JSON
+	$(VENV)/bin/python -m benchmarks.run --json $(BENCH_JSON)
 
 # `make sweep SWEEP_GRID="-S 'train.epochs=10,40'" SWEEP_JOBS=1` runs another grid.
 SWEEP_GRID ?= -S 'train.lr=0.003,0.01,0.03' -S 'study=seed_report,linear_scaling'
@@ -71,7 +84,7 @@ sweep: install ## Queue a DVC experiment grid (SWEEP_GRID), run it on SWEEP_JOBS
 	$(VENV)/bin/dvc queue start -j $(SWEEP_JOBS)
 	@while $(VENV)/bin/dvc queue status | grep -E ' (Queued|Running)' >/dev/null; do sleep 5; done
 	$(VENV)/bin/dvc queue status
-	$(VENV)/bin/dvc exp show --csv --hide-workspace --sort-by train.lr | $(VENV)/bin/python -m batchgraph.cli.compare
+	$(COMPARE) --hide-workspace --sort-by train.lr
 	@! $(VENV)/bin/dvc queue status | grep -E ' Failed' >/dev/null || \
 		{ echo "some experiments failed: dvc queue logs <name>" >&2; exit 1; }
 

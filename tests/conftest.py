@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,14 @@ from batchgraph import Graph, Input, Parameter
 @pytest.fixture
 def rng():
     return np.random.default_rng(20241212)
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """The course data set: 100 points per class, means (1, 2) and (1, -2), 150 train / 50 test."""
+    from batchgraph.core.data import make_dataset
+
+    return make_dataset(100, [[1, 2], [1, -2]], 1.0, 0.25, seed=0)
 
 
 def numeric_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -55,13 +65,21 @@ __all__ = ["Input", "check_grads", "numeric_grad"]
 
 @pytest.fixture(scope="session")
 def computed(tmp_path_factory):
-    """A copy of the working tree after one cold `dvc repro --force`: its DVC cache holds every output.
+    """A copy of the working tree after one cold `dvc repro --force`, shared by every end-to-end
+    test: its DVC cache holds every output, its git history the results it computed.
 
-    This is the pipeline check: forced, every stage runs, and `git status` is clean after it.
+    The copy's critical study runs on its `quick` preset (its default in the copy's conf/, so
+    `dvc exp run` composes it too): the course study is the one committed, and the full critical
+    grid is CI's pipeline check (`make study`, `make check-study`), not every test's.
     """
-    from pipeline import copy_worktree, dvc, sh
+    from helpers import commit, copy_worktree, dvc, sh
 
     repo = copy_worktree(tmp_path_factory.mktemp("computed") / "repo")
+    config = repo / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("  - critical: mccandlish\n", "  - critical: quick\n"))
+    sh(repo, sys.executable, "-m", "batchgraph.cli.params")
+    commit(repo, "the critical study on its quick preset")
     log = dvc(repo, "repro", "--force").stdout
     status = sh(repo, "git", "status", "--porcelain").stdout
+    commit(repo, "results")
     return {"repo": repo, "cache": repo / ".dvc" / "cache", "log": log, "status": status}

@@ -1,16 +1,23 @@
-"""Running the real stage commands in a scratch project folder."""
+"""The tests' one toolbox: the stage runner, params in a scratch folder, copies of the repository
+and the DVC runner for the end-to-end tests, one snapshot of a folder's files."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
 
 def default_params() -> dict:
@@ -45,7 +52,10 @@ def stage_args(stage: str, item: str | None = None) -> list[str]:
 
 
 def run_stage(folder: Path, stage: str, *args: str) -> subprocess.CompletedProcess:
-    """``python -m batchgraph.stages <stage>`` in ``folder`` with dvc.yaml's paths, as DVC would run it.
+    """``python -m batchgraph.stages <stage>`` in ``folder`` with dvc.yaml's paths, as DVC would run
+    it, but in this process (a new interpreter per call would cost more than most stages): the
+    runner's exit status, stdout and stderr, and for an exception nothing caught, its traceback
+    and status 1, as the interpreter would give.
 
     For ``train``, ``--batch-size B`` among ``args`` picks the foreach item; for
     ``critical_train``, ``--rho R --batch-size B`` the matrix item."""
@@ -63,15 +73,24 @@ def run_stage(folder: Path, stage: str, *args: str) -> subprocess.CompletedProce
         )
         for w in words
     ]
-    env = {**os.environ, "PYTHONWARNINGS": "error"}
-    return subprocess.run(
-        [sys.executable, "-m", "batchgraph.stages", stage, *words, *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    from batchgraph.stages.__main__ import run
+
+    argv = [stage, *words, *args]
+    out, err, status = io.StringIO(), io.StringIO(), 0
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                run(argv)
+            except SystemExit as exc:
+                status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except Exception:
+                traceback.print_exc()
+                status = 1
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(["batchgraph.stages", *argv], status, out.getvalue(), err.getvalue())
 
 
 def set_key(params: dict, dotted: str, value) -> dict:
@@ -83,9 +102,23 @@ def set_key(params: dict, dotted: str, value) -> dict:
     return params
 
 
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` and its bytes, to show a refused command changed nothing."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+OUTPUTS = ("dvc.lock", "data", "runs", "reports")  # what a pipeline run writes
+
+
+def snapshot(folder: Path, names=None) -> dict[str, bytes]:
+    """Every file under ``folder`` (or under its entries ``names``) and its bytes: to show that a
+    refused command changed nothing, or that two runs wrote the same. With ``names``, .gitignore
+    files and leftovers of interrupted writes are left out."""
+    if names is None:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = {}
+    for name in names:
+        path = folder / name
+        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for f in found:
+            if f.name != ".gitignore" and not leftover(f.relative_to(folder)):
+                files[str(f.relative_to(folder))] = f.read_bytes()
+    return files
 
 
 def assert_refused(result: subprocess.CompletedProcess, message: str, folder: Path, before: dict) -> None:
@@ -97,3 +130,70 @@ def assert_refused(result: subprocess.CompletedProcess, message: str, folder: Pa
     assert "Traceback" not in result.stderr
     assert message in result.stderr, result.stderr
     assert snapshot(folder) == before
+
+
+# --- Copies of the repository for the end-to-end tests -----------------------------------------
+
+# The stages of dvc.yaml that compute something other stages read (their outputs are DVC-cached).
+COMPUTING = re.compile(
+    r"^(generate|baseline|train@\d+|published|noise|steps|critical/dvc.yaml:critical_train@.+)$"
+)
+
+
+def env_for(repo: Path) -> dict[str, str]:
+    """Stages run `python` from PATH (this venv's) and import the copy's own code."""
+    return os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo / "src")}
+
+
+def sh(cwd: Path, *cmd: str, check: bool = True, timeout: int = 1200) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=env_for(cwd), capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh(cwd, str(BIN / "dvc"), *args, check=check)
+
+
+def copy_worktree(dest: Path) -> Path:
+    """The working tree's files (tracked and new, not ignored) committed in a fresh git repository."""
+    listed = sh(ROOT, "git", "ls-files", "-co", "--exclude-standard", "-z").stdout.split("\0")
+    for name in filter(None, listed):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    sh(dest, "git", "init", "-q")
+    commit(dest, "snapshot")
+    return dest
+
+
+def commit(repo: Path, message: str) -> None:
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=ci", "-c", "user.email=ci@localhost", "commit", "-qm", message)
+
+
+def clone(source: Path, dest: Path, cache: Path | None = None) -> Path:
+    """A git clone of ``source``; with ``cache``, its DVC cache is that folder and the workspace is
+    checked out from it (as after `dvc pull`)."""
+    sh(source, "git", "clone", "-q", str(source), str(dest))
+    if cache is not None:
+        dvc(dest, "cache", "dir", "--local", str(cache))
+        dvc(dest, "checkout", "-q")
+    return dest
+
+
+def ran(log: str) -> set[str]:
+    """The stages a dvc log says it ran."""
+    return set(re.findall(r"Running stage '([^']+)'", log))
+
+
+def restored(log: str) -> set[str]:
+    """The stages a dvc log says it restored from the run cache."""
+    return set(re.findall(r"Stage '([^']+)' is cached - skipping run", log))
+
+
+def leftover(path: Path) -> bool:
+    """A temporary file or folder of an interrupted atomic write (ignored by git and DVC)."""
+    return any(part.startswith(".") and part.endswith((".tmp", ".old")) for part in path.parts)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from batchgraph.core.data import make_dataset
 from batchgraph.report.landscape import (
     loss_gradient,
     loss_hessian,
@@ -14,11 +12,6 @@ from batchgraph.report.landscape import (
 )
 from batchgraph.study.measure import best_lr
 from batchgraph.study.train import steps_to_target
-
-
-@pytest.fixture(scope="module")
-def blobs():
-    return make_dataset(100, [[1, 2], [1, -2]], 1.0, 0.25, seed=0)
 
 
 def test_gradient_and_hessian_match_finite_differences(blobs, rng):

@@ -91,6 +91,31 @@ def test_every_file_a_stage_imports_is_among_its_deps(name):
     assert missing == [], f"stage {name} imports files that are not among its deps: {missing}"
 
 
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_no_stage_lists_a_folder_it_mostly_does_not_run(name):
+    """The converse: a folder among a stage's deps is code the stage runs, at least half of its
+    files, so an edit elsewhere in the package does not re-run the stage for nothing."""
+    stage = STAGES[name].get("do", STAGES[name])
+    files = closure(stage_modules(STAGES[name]))
+    for dep in stage["deps"]:
+        folder = ROOT / dep
+        if not (folder.is_dir() and PACKAGE in folder.parents):
+            continue
+        mine = sorted(folder.rglob("*.py"))
+        used = [f for f in mine if f in files]
+        assert 2 * len(used) >= len(mine), (
+            f"stage {name} lists {dep} but runs {len(used)} of its {len(mine)} files: "
+            f"{[f.name for f in used]}; list the files, or move them"
+        )
+
+
+def test_every_stage_module_is_a_stage_and_every_stage_has_its_module():
+    """stages/ is exactly the stages of the pipeline files, one module each, plus the runner."""
+    modules = {p.stem for p in (PACKAGE / "stages").glob("*.py")} - {"__init__", "__main__"}
+    named = {shlex.split(s.get("do", s)["cmd"])[4] for s in STAGES.values()}
+    assert modules == named == set(STAGES)
+
+
 def test_the_closure_walk_finds_imports():
     """The checker itself: a stage's closure holds what its module really imports."""
     files = {f.relative_to(PACKAGE).as_posix() for f in closure({"batchgraph.stages.report"})}
@@ -121,6 +146,9 @@ NEEDS = {
     "steps": {"pydantic", "batchgraph.engine"},
     "aggregate": {"pydantic", "pandas"},
     "report": {"pydantic", "pandas", "batchgraph.engine"},  # matplotlib loads when it draws
+    "critical_train": {"pydantic", "batchgraph.engine"},
+    "critical_fit": {"pydantic"},
+    "critical_report": {"pydantic", "pandas"},
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchgraph.core.data import make_dataset
 from batchgraph.study.models import logistic_regression
 from batchgraph.study.noise import (
     measured_batch_variance,
@@ -14,11 +13,6 @@ from batchgraph.study.noise import (
     predicted_batch_variance,
 )
 from batchgraph.study.train import fit, steps_to_target
-
-
-@pytest.fixture(scope="module")
-def blobs():
-    return make_dataset(100, [[1, 2], [1, -2]], 1.0, 0.25, seed=0)
 
 
 @pytest.fixture

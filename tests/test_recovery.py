@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import COMPUTING, clone, dvc, env_for, ran, sh, snapshot
+from helpers import COMPUTING, OUTPUTS, clone, dvc, env_for, ran, sh, snapshot
 
 # Run as `python` by DVC: kills the stage (SIGKILL, no clean-up) at the FAULT_AT-th atomic write
 # (os.replace of a file, Path.rename of a folder) of the stage whose arguments contain FAULT_STAGE.
@@ -68,7 +68,7 @@ def repro_with_fault(repo: Path, bin_dir: Path, stage: str, match: str, at: int)
     ],
 )
 def test_a_stage_killed_inside_any_write_recovers_with_repro(tmp_path, repo, stage, match):
-    before = snapshot(repo)
+    before = snapshot(repo, OUTPUTS)
     bin_dir = faulty_python(tmp_path / "bin")
     kills = 0
     for at in range(1, 12):
@@ -81,7 +81,7 @@ def test_a_stage_killed_inside_any_write_recovers_with_repro(tmp_path, repo, sta
         assert not {s for s in ran(log) if COMPUTING.match(s)}, log
         assert dvc(repo, "status", "-q", check=False).returncode == 0
         assert sh(repo, "git", "status", "--porcelain").stdout == ""
-        after = snapshot(repo)
+        after = snapshot(repo, OUTPUTS)
         assert after == before, sorted(
             k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
         )

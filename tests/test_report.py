@@ -8,6 +8,7 @@ import io
 import warnings
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -104,7 +105,8 @@ def check_report(params) -> str:
 
 
 # No shrinking: each example trains and draws a whole report, so shrinking would take minutes;
-# a failure prints the example as drawn.
+# a failure prints the example as drawn. Slow: about 25 s, a third of the fast suite.
+@pytest.mark.slow
 @settings(
     max_examples=8,
     deadline=None,

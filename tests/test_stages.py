@@ -9,6 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from batchgraph.core import io as _io
 from helpers import assert_refused, default_params, run_stage, set_key, snapshot, write_params
@@ -165,12 +166,19 @@ def test_an_interrupted_write_leaves_the_previous_output(tmp_path, monkeypatch):
 def test_prune_removes_only_batch_sizes_outside_the_study(project):
     for B in (1, 150, 64):
         (project / "runs" / f"bs_{B}").mkdir(parents=True)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    rho, B = params["critical"]["rhos"][0], params["critical"]["batch_sizes"][0]
+    for folder in (f"rho_{rho}/bs_{B}", f"rho_{rho}/bs_3", "rho_0.5/bs_1"):
+        (project / "critical" / "runs" / folder).mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, "-m", "batchgraph.cli.prune"], cwd=project, capture_output=True, text=True
     )
     assert result.returncode == 0
     assert sorted(p.name for p in (project / "runs").iterdir()) == ["bs_1", "bs_150"]
     shutil.rmtree(project / "runs")
+    assert sorted(p.relative_to(project / "critical" / "runs").as_posix() for p in
+                  (project / "critical" / "runs").glob("*/*")) == [f"rho_{rho}/bs_{B}"]  # fmt: skip
+    shutil.rmtree(project / "critical")
 
 
 # --- Damaged intermediate files: the reader names the file and what is wrong ------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from batchgraph.tables.summary import SUMMARY, curves_table, read_csv, summary_table, table_csv
+from helpers import ROOT
 
 
 def _history() -> pd.DataFrame:
@@ -74,3 +76,26 @@ def test_a_summary_round_trips_through_its_reader(tmp_path):
     assert list(back.columns) == SUMMARY[0]
     assert back["train_loss_mean"].tolist() == pytest.approx([0.5, 0.5])
     assert back["diverged"].tolist() == [0, 1]
+
+
+def _leaves(obj, prefix=""):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip(".")
+
+
+@pytest.mark.parametrize("path", ["reports/metrics.json", "reports/critical/metrics.json"])
+def test_the_committed_metrics_are_a_headline_dvc_exp_show_can_fit(path):
+    """A handful of numbers, keys free of dots (DVC joins nested keys with dots); the detail per
+    batch size and per cell is in the CSV tables."""
+    leaves = list(_leaves(json.loads((ROOT / path).read_text())))
+    assert 1 <= len(leaves) <= 12, leaves
+    obj = json.loads((ROOT / path).read_text())
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            assert not any("." in k for k in node), list(node)
+            stack += list(node.values())

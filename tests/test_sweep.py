@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import time
@@ -15,11 +14,9 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from batchgraph.cli.params import compose as compose_params
-from pipeline import clone
+from helpers import BIN, ROOT, clone, dvc
 
-ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-BIN = Path(sys.executable).parent
 SMALL = "study.batch_sizes=[1,150]"
 
 
@@ -180,29 +177,23 @@ def test_submitit_local_grid(tmp_path):
 # ---- DVC's experiment queue ---------------------------------------------------------------------
 
 
-def dvc(*args, cwd, env, timeout=120):
-    return run([str(BIN / "dvc"), *args], cwd=cwd, env=env, timeout=timeout).stdout
-
-
 @pytest.mark.slow
 def test_dvc_queue_grid_with_two_workers(tmp_path, computed):
     repo = clone(computed["repo"], tmp_path / "repo", cache=computed["cache"])
-    # stages run `python` from PATH; PYTHONPATH makes them import the clone's code, not ROOT's
-    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo / "src")}
     grid = ["-S", "train.lr=0.003,0.01", "-S", "study=seed_report,linear_scaling", "-S", SMALL]
-    dvc("exp", "run", "--queue", *grid, cwd=repo, env=env)
-    dvc("queue", "start", "-j", "2", cwd=repo, env=env)
+    dvc(repo, "exp", "run", "--queue", *grid)
+    dvc(repo, "queue", "start", "-j", "2")
     try:
         deadline = time.monotonic() + 240
-        while any(s in dvc("queue", "status", cwd=repo, env=env) for s in ("Queued", "Running")):
+        while any(s in dvc(repo, "queue", "status").stdout for s in ("Queued", "Running")):
             assert time.monotonic() < deadline, "the queue did not finish in time"
             time.sleep(2)
     finally:
-        run([str(BIN / "dvc"), "queue", "stop"], cwd=repo, env=env, check=False)
-    status = dvc("queue", "status", cwd=repo, env=env)
+        dvc(repo, "queue", "stop", check=False)
+    status = dvc(repo, "queue", "status").stdout
     assert status.count("Success") == 4, status
 
-    table = pd.read_csv(io.StringIO(dvc("exp", "show", "--csv", cwd=repo, env=env)))
+    table = pd.read_csv(io.StringIO(dvc(repo, "exp", "show", "--csv").stdout))
     exps = table[table["typ"].str.startswith("branch_")].set_index(["train.lr", "study.name"])
     assert sorted(exps.index) == [(lr, s) for lr in (0.003, 0.01) for s in ("linear_scaling", "seed_report")]
     assert set(exps["study.batch_sizes"]) == {"[1, 150]"}
@@ -216,42 +207,20 @@ def test_dvc_queue_grid_with_two_workers(tmp_path, computed):
         params = yaml.safe_load((point / "params.yaml").read_text(encoding="utf-8"))
         exp = exps.loc[(params["train"]["lr"], params["study"]["name"])]
         summary = pd.read_csv(point / "summary.csv").set_index("batch_size")
-        for B in (1, 150):
-            assert exp[f"bs_{B}.train_loss"] == pytest.approx(summary.loc[B, "train_loss_mean"], rel=1e-5)
+        for B, end in ((1, "smallest_batch"), (150, "largest_batch")):
+            assert exp[f"{end}.batch_size"] == B
+            assert exp[f"{end}.train_loss"] == pytest.approx(summary.loc[B, "train_loss_mean"], rel=1e-5)
 
     # a grid over train.* and study presets leaves data and the Task 2 baseline alone: DVC skips
     # them as unchanged in each experiment's copy
     for name in exps["Experiment"]:
-        log = dvc("queue", "logs", name, cwd=repo, env=env)
+        log = dvc(repo, "queue", "logs", name).stdout
         for stage in ("generate", "baseline"):
             assert f"Stage '{stage}' didn't change, skipping" in log, log
             assert f"Running stage '{stage}'" not in log, log
         assert "Running stage 'aggregate'" in log
     default = exps.loc[(0.01, "seed_report"), "Experiment"]
-    log = dvc("queue", "logs", default, cwd=repo, env=env)
+    log = dvc(repo, "queue", "logs", default).stdout
     assert "Stage 'train@1' didn't change, skipping" in log
     assert "Stage 'train@150' didn't change, skipping" in log
     assert run(["git", "status", "--porcelain"], cwd=repo).stdout == ""
-
-
-def test_compare_shortens_dvc_exp_show():
-    table = "Experiment,rev,typ,bs_1.train_loss,train.lr,study.name\n,workspace,baseline,0.0872383,0.01,seed_report\nkeen-ox,a1b2c3d,branch_commit,0.0912,0.02,seed_report\n"  # noqa: E501
-    result = subprocess.run(
-        [sys.executable, "-m", "batchgraph.cli.compare", "study.name", "train.lr", "bs_1.train_loss"],
-        input=table, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert result.stdout.splitlines() == [
-        "| experiment | preset | lr | loss B=1 |",
-        "|---|---|---|---|",
-        "| workspace | seed_report | 0.01 | 0.08724 |",
-        "| keen-ox | seed_report | 0.02 | 0.0912 |",
-    ]
-    missing = subprocess.run(
-        [sys.executable, "-m", "batchgraph.cli.compare", "bs_2.train_loss"],
-        input=table,
-        capture_output=True,
-        text=True,
-    )
-    assert missing.returncode == 1 and missing.stderr.startswith(
-        "error: dvc exp show has no column bs_2.train_loss"
-    )

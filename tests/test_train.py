@@ -8,13 +8,7 @@ import numpy as np
 import pytest
 
 from batchgraph import BCE, Graph, Input, Linear, Sigmoid
-from batchgraph.core.data import make_dataset
 from batchgraph.study.train import fit
-
-
-@pytest.fixture(scope="module")
-def blobs():
-    return make_dataset(100, [[1, 2], [1, -2]], 1.0, 0.25, seed=0)
 
 
 def test_training_lowers_the_loss_and_classifies_the_test_split(blobs):

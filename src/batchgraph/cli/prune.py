@@ -1,7 +1,8 @@
-"""`make prune`: remove runs/bs_<B>/ folders of batch sizes that params.yaml no longer lists.
+"""`make prune`: remove run folders of batch sizes and ρ that params.yaml no longer lists.
 
-The `aggregate` stage depends on the whole runs/ folder, so such leftovers (from an experiment
-run in the workspace with other batch sizes) would make `dvc status` report it as changed.
+`aggregate` depends on the whole runs/ folder and `critical_fit` on critical/runs/, so such
+leftovers (from an experiment run in the workspace with another grid) would make `dvc status`
+report them as changed. What is removed stays in DVC's cache.
 """
 
 from __future__ import annotations
@@ -17,16 +18,25 @@ from ..core.io import main_guard
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m batchgraph.cli.prune", description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--runs", default="runs", help="the folder of the run folders")
+    parser.add_argument("--runs", default="runs", help="the course study's run folders")
+    parser.add_argument("--critical-runs", default="critical/runs", help="the critical study's run folders")
     args = parser.parse_args(argv)
-    runs = Path(args.runs)
-    keep = {f"bs_{b}" for b in load_params(args.params).study.batch_sizes}
+    params = load_params(args.params)
+    runs, critical = Path(args.runs), Path(args.critical_runs)
+    keep = {f"bs_{b}" for b in params.study.batch_sizes}
     stale = sorted(p for p in runs.glob("bs_*") if p.is_dir() and p.name not in keep)
+    c = params.critical
+    rhos, sizes = {f"rho_{r}" for r in c.rhos}, {f"bs_{b}" for b in c.batch_sizes}
+    for rho in sorted(critical.glob("rho_*")):
+        if rho.is_dir() and rho.name not in rhos:
+            stale.append(rho)
+        elif rho.is_dir():
+            stale += sorted(p for p in rho.glob("bs_*") if p.is_dir() and p.name not in sizes)
     for path in stale:
         shutil.rmtree(path)
         print(f"removed {path}")
     if not stale:
-        print(f"nothing to prune: every folder in {runs}/ belongs to study.batch_sizes")
+        print(f"nothing to prune: every folder in {runs}/ and {critical}/ belongs to the params")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ It composes the project's conf/ (the presets and keys of params.yaml), validates
 trains every study batch size with the stage code. Each job's output dir gets its composed
 ``params.yaml``, ``runs/bs_<B>/`` (as the pipeline's runs/), ``summary.csv`` and ``curves.csv``
 (as the pipeline's reports/). Like the stages it is a command-line front end: its file I/O goes
-through ``study.io``. ``python -m batchgraph.cli.collect <sweep dir>`` gathers the points.
+through ``core.io``. ``batchgraph-collect <sweep dir>`` gathers the points.
 """
 
 from __future__ import annotations

@@ -361,8 +361,10 @@ def steps_figure(
     for a in (ax, ax2):
         a.set_yscale("log")
         _log2_batch_axis(a, batch_sizes)
+    # Room below one step, so a bar cut at one step (no run takes fewer) shows its cap.
+    ax.set_ylim(bottom=min(ax.get_ylim()[0], 0.5))
     ax.set(title=f"SGD steps until the train loss first reaches {target}\n(rules: {base})",
-           ylabel="steps (log scale, mean ± 1 std over seeds)")  # fmt: skip
+           ylabel="steps (log scale, mean ± 1 std over seeds, cut at 1 step)")  # fmt: skip
     ax2.set(title=f"Samples used to reach {target}: steps × B", ylabel="samples (log scale, mean ± 1 std)")
     ax.legend(fontsize=7)
     ax2.legend(fontsize=7)

@@ -41,12 +41,17 @@ def main(argv=None) -> None:
     baseline = read_metrics(
         runs / "baseline" / "metrics.json", nullable=["train_loss", "test_loss", "test_accuracy"]
     )
+    base = params.baseline
+    baseline_history = read_history(
+        runs / "baseline" / "history.csv", {"seed": [base.seed], "epoch": range(1, base.epochs + 1)}
+    )
 
     write_text(out / "summary.csv", table_csv(summary))
     write_text(out / "summary.md", markdown_table(summary))
     write_text(out / "curves.csv", table_csv(curves))
     write_text(out / "published_summary.csv", table_csv(summary_table(published, published_lrs)))
     write_json(out / "metrics.json", metrics_json(summary, baseline))
+    write_text(out / "baseline_history.csv", table_csv(baseline_history))  # git-kept, for the plots
     for name, contract in (("noise.csv", NOISE), ("steps_to_target.csv", STEPS)):  # checked, kept as they are
         read_csv(runs / name, contract)
         write_text(out / name, (runs / name).read_text(encoding="utf-8"))

@@ -56,8 +56,13 @@ def main(argv=None) -> None:
         ("critical.csv", CRITICAL_COLUMNS, critical_rows),
     ):
         write_text(out / name, csv_text(columns, [[_cell(r[c]) for c in columns] for r in rows]))
-    keys = ("b_crit", "s_min", "e_min", "b_simple", "b_noise")
-    write_json(
-        out / "metrics.json",
-        {f"rho_{r['rho']}/delta_{r['delta']}": {k: rounded(r[k]) for k in keys} for r in critical_rows},
-    )
+    # The headline for `dvc exp show`: B_crit per problem at the tightest target (keys free of
+    # dots); every (ρ, δ) cell is in critical.csv.
+    tight = min(cfg.deltas)
+    write_json(out / "metrics.json", {
+        "delta": tight,
+        "b_crit": {
+            f"rho_{fmt(r['rho']).replace('.', 'p')}": rounded(r["b_crit"])
+            for r in critical_rows if r["delta"] == tight
+        },
+    })  # fmt: skip
