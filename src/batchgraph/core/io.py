@@ -29,7 +29,8 @@ class DataError(UserError):
 
 
 def main_guard(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a user-caused error becomes one line on stderr and exit status 1."""
+    """Run a stage's ``main``; a user-caused error becomes one line on stderr and exit status 1
+    (2 for a bad command-line argument, as argparse gives)."""
     try:
         main()
     except UserError as exc:
