@@ -320,3 +320,20 @@ def test_a_graph_needs_a_node_as_its_output(output, message):
     with pytest.raises(TypeError, match="Graph takes its output Node") as info:
         Graph(output)
     assert message in str(info.value)
+
+
+def test_an_input_without_requires_grad_gets_no_gradient_and_the_parameters_the_same_one():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(3, 1, 5, 4)), (rng.random((3, 1, 5, 1)) < 0.5).astype(float)
+    grads = []
+    for needed in (True, False):
+        x, y = Input(requires_grad=needed), Input(requires_grad=needed)
+        A, b = Parameter(rng.normal(size=(3, 2, 1, 4))), Parameter(np.zeros((3, 2, 1)))
+        A.value[:], b.value[:] = 0.5, 0.1  # the same weights in both graphs
+        graph = Graph(BCE(y, Sigmoid(Linear(x, A, b)), per_model=2))
+        graph.forward({x: X, y: Y})
+        graph.backward(np.ones((3, 2)))
+        assert (x.grad is not None, y.grad is not None) == (needed, needed)
+        grads.append((A.grad, b.grad))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])

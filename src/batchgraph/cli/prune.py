@@ -1,4 +1,4 @@
-"""`make prune`: remove run folders of batch sizes and ρ that params.yaml no longer lists.
+"""`make prune`: remove run folders of batch sizes and problems that params.yaml no longer lists.
 
 `aggregate` depends on the whole runs/ folder and `critical_fit` on critical/runs/, so such
 leftovers (from an experiment run in the workspace with another grid) would make `dvc status`
@@ -26,12 +26,12 @@ def main(argv=None) -> None:
     keep = {f"bs_{b}" for b in params.study.batch_sizes}
     stale = sorted(p for p in runs.glob("bs_*") if p.is_dir() and p.name not in keep)
     c = params.critical
-    rhos, sizes = {f"rho_{r}" for r in c.rhos}, {f"bs_{b}" for b in c.batch_sizes}
-    for rho in sorted(critical.glob("rho_*")):
-        if rho.is_dir() and rho.name not in rhos:
-            stale.append(rho)
-        elif rho.is_dir():
-            stale += sorted(p for p in rho.glob("bs_*") if p.is_dir() and p.name not in sizes)
+    names, sizes = set(c.problems), {f"bs_{b}" for b in c.batch_sizes}
+    for folder in sorted(critical.glob("*")):
+        if folder.is_dir() and folder.name not in names:
+            stale.append(folder)
+        elif folder.is_dir():
+            stale += sorted(p for p in folder.glob("bs_*") if p.is_dir() and p.name not in sizes)
     for path in stale:
         shutil.rmtree(path)
         print(f"removed {path}")

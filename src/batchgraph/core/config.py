@@ -143,18 +143,49 @@ def _ascending(values: list) -> list:
 Correlation = Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False)]
 
 
-class CriticalParams(Section):
-    """The critical-batch-size study on the exact two-Gaussian population (McCandlish et al. 2018)."""
+# The critical study's problems, by canonical name: kappa_<k> is the d-dimensional Gaussian pair
+# whose population Hessian at the optimum has condition number k; breast_cancer is the real set.
+PROBLEM_NAME = r"kappa_[1-9][0-9]*|breast_cancer"
 
-    rhos: Annotated[list[Correlation], Field(min_length=1), AfterValidator(_unique)]
+
+def _problem_name(name: str) -> str:
+    if not re.fullmatch(PROBLEM_NAME, name):
+        raise ValueError(
+            f"must be kappa_<k> (k a positive integer, no leading zero) or breast_cancer, got {name!r}"
+        )
+    return name
+
+
+ProblemName = Annotated[str, AfterValidator(_problem_name)]
+
+
+class CriticalParams(Section):
+    """The critical-batch-size study on exact populations (McCandlish et al. 2018; Shallue et al. 2018)."""
+
+    problems: Annotated[list[ProblemName], Field(min_length=1), AfterValidator(_unique)]
+    # The problems that also run McCandlish's noise-optimal step (a subset of ``problems``).
+    optimal_problems: Annotated[list[ProblemName], AfterValidator(_unique)]
     batch_sizes: Annotated[
         list[PositiveInt], Field(min_length=2), AfterValidator(_unique), AfterValidator(_ascending)
     ]
     lr_grid: LrGrid
-    seeds: Annotated[list[Seed], Field(min_length=2), AfterValidator(_unique)]
-    deltas: Annotated[list[Positive], Field(min_length=1), AfterValidator(_unique)]
+    refine_per_octave: Annotated[int, Field(ge=1, le=16)]
+    seeds: Annotated[list[Seed], Field(min_length=4), AfterValidator(_unique)]
+    deltas: Annotated[
+        list[Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]],
+        Field(min_length=1),
+        AfterValidator(_unique),
+    ]
+    init: Literal["random", "zeros"]
     max_steps: PositiveInt
     diverge_loss: Positive
+
+    @model_validator(mode="after")
+    def _optimal_subset(self) -> CriticalParams:
+        extra = [p for p in self.optimal_problems if p not in self.problems]
+        if extra:
+            raise ValueError(f"optimal_problems must be among critical.problems, got {extra}")
+        return self
 
 
 class Params(Section):

@@ -27,9 +27,10 @@ TABLE_RECORD_BYTES = 320
 ENUMERATED_BATCH_BYTES, ENUMERATED_ELEMENT_BYTES = 64, 48
 SAMPLED_BATCH_BYTES, SAMPLED_ELEMENT_BYTES = 320, 32
 # The critical sweep's lr × seed ensemble: per (seed, lr, example) of a batch (logits,
-# probabilities, their gradients; measured 74–89), and per drawn example of a seed's stream.
-CRITICAL_MEMBER_EXAMPLE_BYTES, CRITICAL_STREAM_EXAMPLE_BYTES = 96, 48
-CRITICAL_STREAM_CHUNK = 8192
+# probabilities, their gradients; measured 74–89), and per feature of a drawn example of a seed's
+# stream (the draw and its batch-major copy), for the widest problem (breast_cancer, 30 features).
+CRITICAL_MEMBER_EXAMPLE_BYTES, CRITICAL_STREAM_FEATURE_BYTES = 96, 16
+CRITICAL_STREAM_CHUNK, CRITICAL_MAX_FEATURES, CRITICAL_COARSE_SEEDS = 8192, 31, 8
 
 
 def size(n: float) -> str:
@@ -79,15 +80,15 @@ def estimates(params) -> list[tuple[str, int, str]]:
     out.append((f"noise.samples {noise.samples}", sampled, "to sample the batches"))
     c = params.critical
     B, seeds = max(c.batch_sizes), len(c.seeds)
-    lrs = len(c.lr_grid)
+    # The coarse pass (8 seeds × the grid) or the fine one (every seed × at most one window of
+    # 2·refine_per_octave + 1 rates per δ), whichever is larger.
+    lrs = len(c.deltas) * (2 * c.refine_per_octave + 1)
+    members = max(min(seeds, CRITICAL_COARSE_SEEDS) * len(c.lr_grid), seeds * lrs)
     out.append(
         (
-            f"critical.batch_sizes up to {B} with {lrs} learning rates and {seeds} critical.seeds",
-            seeds
-            * (
-                lrs * B * CRITICAL_MEMBER_EXAMPLE_BYTES
-                + max(B, CRITICAL_STREAM_CHUNK) * CRITICAL_STREAM_EXAMPLE_BYTES
-            ),
+            f"critical.batch_sizes up to {B} with {len(c.lr_grid)} learning rates and {seeds} critical.seeds",
+            members * B * CRITICAL_MEMBER_EXAMPLE_BYTES
+            + seeds * max(B, CRITICAL_STREAM_CHUNK) * CRITICAL_MAX_FEATURES * CRITICAL_STREAM_FEATURE_BYTES,
             "for the critical sweep's ensemble",
         )
     )

@@ -1,103 +1,195 @@
-"""The McCandlish et al. (2018) trade-off fitted to steps-to-target: S = S_min·(1 + B_crit/B).
+"""The critical study's tables: steps per batch size, the fit S = S_min(1 + B_crit/B) with its interval,
+the predictors beside it, its convergence in the number of seeds and its sensitivity to the method.
 
-Written S = a + c/B, it is linear in (a, c): S_min = a, E_min = S_min·B_crit = c, B_crit = c/a.
-Each point is weighted by 1/S (relative errors), because steps span orders of magnitude.
+Steps at (problem, regime, δ, B) = the minimum over lr of the median over seeds of each seed's
+fractional first passage below (1 + δ)·L*; the seed-mean criterion (the first passage of the
+mean over seeds of the loss) is kept beside it for comparison.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import measure, predictors
 
-@dataclass(frozen=True)
-class CriticalFit:
-    s_min: float
-    e_min: float
-    b_crit: float
-    residual: float  # RMS of log(S / S_fit) over the points used
-    points: int  # reached points used; unreached ones are left out
+REGIMES = ("constant", "optimal")
+# Below this many steps one step more or less moves B_crit by a third: such cells are flagged.
+SMALL_S_MIN = 10
+# Half-sampling draws for every interval.
+DRAWS = 200
+LEVEL = 0.95
+
+STEPS_COLUMNS = [
+    "problem", "regime", "delta", "batch_size", "steps", "steps_lo", "steps_hi", "steps_seed_mean",
+    "examples", "best_lr", "best_lr_at_edge",
+]  # fmt: skip
+CRITICAL_COLUMNS = [
+    "problem", "kappa", "regime", "delta", "target_loss", "s_min", "e_min", "b_crit", "b_crit_lo",
+    "b_crit_hi", "small_s_min", "halving_inside", "b_crit_seed_mean", "b_simple", "b_noise",
+    "b_noise_path", "b_nqm", "b_crit_over_b_simple", "b_crit_over_b_noise", "b_crit_over_b_noise_path",
+    "b_crit_over_b_nqm", "lr_large_batch",
+    "fit_residual", "fit_points", "unreached_batch_sizes", "edge_batch_sizes",
+]  # fmt: skip
+CONVERGENCE_COLUMNS = ["problem", "regime", "delta", "seeds", "b_crit", "b_crit_lo", "b_crit_hi"]
+SENSITIVITY_COLUMNS = ["problem", "regime", "delta", "variant", "b_crit", "inside_interval"]
+VARIANTS = {
+    "per-run median (headline)": "the fractional first passage of each seed, median over seeds",
+    "seed-mean criterion": "the first passage of the mean over seeds of the loss",
+    "half-octave lr grid": "the fine pass restricted to the coarse grid's rates",
+    "1/S-weighted linear fit": "S = a + c/B by least squares weighted 1/S (relative errors)",
+    "first half of the seeds": "the headline method on half as many seeds",
+}
 
 
-def fit_tradeoff(batch_sizes, steps) -> CriticalFit:
-    """Weighted least squares of S = a + c/B: minimise Σ ((S − a − c/B) / S)² over reached points.
+@dataclass
+class Runs:
+    """One regime's passages over the batch sizes of a problem, lr grids padded with NaN to one width."""
 
-    Unreached points (NaN steps) are excluded. With fewer than two points, or a fit whose a or c
-    is not positive (no knee on the grid), every field but ``points`` is NaN.
-    """
-    B = np.asarray(batch_sizes, dtype=np.float64)
-    S = np.asarray(steps, dtype=np.float64)
+    lrs: np.ndarray  # (n_B, n_lr), NaN padding
+    passages: np.ndarray  # (n_delta, n_B, n_lr, n_seed), NaN = not reached
+    seed_mean: np.ndarray  # (n_delta, n_B, n_lr)
+
+    @classmethod
+    def stack(cls, cells):
+        """``cells``: per batch size (lrs (n_lr,), passages (n_delta, n_seed, n_lr), seed_mean (n_delta, n_lr))."""
+        width = max(len(lrs) for lrs, _, _ in cells)
+        n_delta, n_seed = cells[0][1].shape[:2]
+        lrs = np.full((len(cells), width), np.nan)
+        P = np.full((n_delta, len(cells), width, n_seed), np.nan)
+        M = np.full((n_delta, len(cells), width), np.nan)
+        for i, (r, p, m) in enumerate(cells):
+            lrs[i, : len(r)] = r
+            P[:, i, : len(r)] = np.swapaxes(p, 1, 2)
+            M[:, i, : len(r)] = m
+        return cls(lrs, P, M)
+
+
+def _rng(problem: str, regime: str, j: int) -> np.random.Generator:
+    """The half-sampling generator of one (problem, regime, δ): fixed, so the tables are deterministic."""
+    return np.random.default_rng([zlib.crc32(problem.encode()), REGIMES.index(regime), j])
+
+
+def _best_lrs(lrs, index):
+    return np.array([lrs[i, k] if k >= 0 else np.nan for i, k in enumerate(index)])
+
+
+def _at_edge(lrs, index):
+    """The best lr is the first or last of its batch size's grid (the optimum may lie beyond)."""
+    width = (~np.isnan(lrs)).sum(axis=1)
+    return np.array([k >= 0 and (k == 0 or k == n - 1) for k, n in zip(index, width)])
+
+
+def _coarse_only(lrs, coarse):
+    """Passages mask keeping only the rates on the coarse grid (to 10 significant digits)."""
+    on = np.isin(np.round(np.log2(lrs), 9), np.round(np.log2(np.asarray(coarse)), 9))
+    return on
+
+
+def _linear_fit(batch_sizes, steps) -> float:
+    """The former fit, S = a + c/B by least squares weighted 1/S: B_crit = c/a (NaN without a knee)."""
+    B, S = np.asarray(batch_sizes, dtype=np.float64), np.asarray(steps, dtype=np.float64)
     keep = np.isfinite(S) & (S > 0)
     B, S = B[keep], S[keep]
-    nan = float("nan")
     if len(S) < 2:
-        return CriticalFit(nan, nan, nan, nan, int(len(S)))
-    # Rows (1/S, 1/(B·S)) · (a, c) = 1: the relative residual (S − a − c/B)/S, linear in (a, c).
-    design = np.stack([1.0 / S, 1.0 / (B * S)], axis=1)
-    (a, c), *_ = np.linalg.lstsq(design, np.ones_like(S), rcond=None)
-    if not (a > 0 and c > 0):
-        return CriticalFit(nan, nan, nan, nan, int(len(S)))
-    residual = float(np.sqrt(np.mean(np.log(S / (a + c / B)) ** 2)))
-    return CriticalFit(float(a), float(c), float(c / a), residual, int(len(S)))
+        return float("nan")
+    (a, c), *_ = np.linalg.lstsq(np.stack([1.0 / S, 1.0 / (B * S)], axis=1), np.ones_like(S), rcond=None)
+    return float(c / a) if a > 0 and c > 0 else float("nan")
 
 
-def pareto_coordinates(batch_sizes, steps, fit: CriticalFit):
-    """(S/S_min − 1, E/E_min − 1) with E = S·B: on the fitted curve their product is 1."""
+def _steps_interval(P, steps, rng):
+    """Per batch size, the half-sampling basic interval of the steps (as ``measure.b_crit_interval``)."""
+    n = P.shape[-1]
+    m = n // 2
+    idx = np.argsort(rng.random((DRAWS, n)), axis=1)[:, :m]
+    halves = measure.critical_curve(np.moveaxis(P[:, :, idx], 2, 0))[0]  # (draws, n_B)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = (np.log(halves) - np.log(steps)) * np.sqrt(m / (n - m))
+    d = np.where(np.isnan(d), np.inf, d)
+    q_lo, q_hi = np.quantile(d, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0, method="inverted_cdf")
+    with np.errstate(invalid="ignore", over="ignore"):
+        return steps * np.exp(-q_hi), steps * np.exp(-q_lo)
+
+
+def summarize(name, problem, kappa, deltas, batch_sizes, runs: dict, coarse_lrs, inits, seed_counts):
+    """Rows of steps.csv, critical.csv, convergence.csv and sensitivity.csv for one problem.
+
+    ``runs`` maps regime -> Runs; ``inits`` are the first seeds' initial weights, from which the
+    full-batch paths for the noise scales start.
+    """
+    loss_star = problem.optimal_loss
+    targets = [(1.0 + d) * loss_star for d in deltas]
+    scales = predictors.noise_scales_at(problem, inits, targets)  # (n_delta, 2)
+    path_noise = predictors.path_mean_b_noise(problem, inits, targets) if "optimal" in runs else None
     B = np.asarray(batch_sizes, dtype=np.float64)
-    S = np.asarray(steps, dtype=np.float64)
-    return S / fit.s_min - 1.0, S * B / fit.e_min - 1.0
-
-
-def best_over_lr(steps_by_lr, lrs):
-    """Per target row of ``steps_by_lr`` (n_delta, n_lr): fewest steps, its lr, and whether that lr is
-    the grid's first or last (the optimum may lie outside the grid). Ties go to the smaller lr;
-    a row with no reached lr gives (NaN, NaN, False)."""
-    lrs = np.asarray(lrs, dtype=np.float64)
-    out = []
-    for row in np.asarray(steps_by_lr, dtype=np.float64):
-        if np.isnan(row).all():
-            out.append((float("nan"), float("nan"), False))
-            continue
-        i = int(np.nanargmin(row))
-        out.append((float(row[i]), float(lrs[i]), i in (0, len(lrs) - 1)))
+    out = {"steps": [], "critical": [], "convergence": [], "sensitivity": []}
+    for regime, run in runs.items():
+        for j, delta in enumerate(deltas):
+            noise = (*scales[j], path_noise[j] if path_noise is not None else np.nan)
+            rows = _cell_rows(name, problem, kappa, regime, j, delta, targets[j], B, run, coarse_lrs,
+                              noise, seed_counts)  # fmt: skip
+            for key, value in rows.items():
+                out[key] += value
     return out
 
 
-STEPS_COLUMNS = ["rho", "delta", "batch_size", "steps", "examples", "best_lr", "best_lr_at_edge"]
-CRITICAL_COLUMNS = [
-    "rho", "delta", "target_loss", "s_min", "e_min", "b_crit", "b_simple", "b_noise",
-    "b_crit_over_b_simple", "b_crit_over_b_noise", "fit_residual", "fit_points",
-    "unreached_batch_sizes", "best_lr_at_edge", "edge_batch_sizes",
-]  # fmt: skip
-
-
-def summarize(rho: float, deltas, batch_sizes, lrs, steps_by_lr):
-    """The steps rows (per δ, B) and the critical rows (per δ) of one ρ, as dicts of plain values.
-
-    ``steps_by_lr`` is (n_B, n_delta, n_lr). The noise scales are read off the exact full-batch
-    gradient-descent path from the zero init where its loss crosses L* + δ.
-    """
-    from . import population
-
-    pop = population.correlated(rho)
-    loss_star = population.optimal_loss(pop)
-    path = population.full_batch_path(pop, np.zeros(pop.dim), 0.0, loss_star + min(deltas))
-    best = [best_over_lr(s, lrs) for s in steps_by_lr]  # [B][delta] -> (steps, lr, edge)
-    steps_rows, critical_rows = [], []
-    for j, delta in enumerate(deltas):
-        steps = np.array([best[i][j][0] for i in range(len(batch_sizes))])
-        for i, B in enumerate(batch_sizes):
-            s, lr, edge = best[i][j]
-            steps_rows.append(dict(zip(STEPS_COLUMNS, [rho, delta, B, s, s * B, lr, int(edge)])))
-        fit = fit_tradeoff(batch_sizes, steps)
-        b_simple, b_noise = population.interpolate_at(path, loss_star + delta)
-        edges = [B for i, B in enumerate(batch_sizes) if best[i][j][2]]
-        unreached = [B for B, s in zip(batch_sizes, steps) if not np.isfinite(s)]
-        values = [
-            rho, delta, loss_star + delta, fit.s_min, fit.e_min, fit.b_crit, b_simple, b_noise,
-            fit.b_crit / b_simple, fit.b_crit / b_noise, fit.residual, fit.points,
-            " ".join(map(str, unreached)), len(edges), " ".join(map(str, edges)),
-        ]  # fmt: skip
-        critical_rows.append(dict(zip(CRITICAL_COLUMNS, values)))
-    return steps_rows, critical_rows
+def _cell_rows(name, problem, kappa, regime, j, delta, target, B, run, coarse_lrs, scales, seed_counts):
+    P = run.passages[j]  # (n_B, n_lr, n_seed)
+    steps, index = measure.critical_curve(P)
+    fit = measure.fit_log(B, steps)
+    lo, hi = measure.b_crit_interval(B, P, _rng(name, regime, j), DRAWS, LEVEL)
+    mean_steps = np.where(np.isnan(run.seed_mean[j]), np.inf, run.seed_mean[j]).min(axis=1)
+    mean_fit = measure.fit_log(B, mean_steps)
+    best = _best_lrs(run.lrs, index)
+    edge = _at_edge(run.lrs, index) if regime == "constant" else np.zeros(len(B), dtype=bool)
+    s_lo, s_hi = _steps_interval(P, steps, _rng(name, regime, j))
+    steps_rows = [
+        [
+            name,
+            regime,
+            delta,
+            int(b),
+            steps[i],
+            s_lo[i],
+            s_hi[i],
+            mean_steps[i],
+            steps[i] * b,
+            best[i],
+            int(edge[i]),
+        ]
+        for i, b in enumerate(B)
+    ]
+    conv = measure.convergence(B, P, seed_counts, _rng(name, regime, j), DRAWS, LEVEL)
+    halving = measure.halving_stays_inside(conv) if len(conv.counts) > 1 else False
+    lr_inf = best[-1] if regime == "constant" else float("nan")
+    b_simple, b_noise, b_noise_path = scales
+    b_nqm = predictors.b_nqm(problem, lr_inf, delta * problem.optimal_loss)
+    unreached = [int(b) for b, s in zip(B, steps) if not np.isfinite(s)]
+    edges = [int(b) for b, e in zip(B, edge) if e]
+    critical_row = [
+        name, kappa, regime, delta, target, fit.s_min, fit.e_min, fit.b_crit, lo, hi,
+        int(fit.s_min < SMALL_S_MIN) if np.isfinite(fit.s_min) else 1, int(halving), mean_fit.b_crit,
+        b_simple, b_noise, b_noise_path, b_nqm, fit.b_crit / b_simple, fit.b_crit / b_noise,
+        fit.b_crit / b_noise_path, fit.b_crit / b_nqm, lr_inf,
+        fit.residual, fit.points, " ".join(map(str, unreached)), " ".join(map(str, edges)),
+    ]  # fmt: skip
+    conv_rows = [
+        [name, regime, delta, int(n), b, l, h]
+        for n, b, l, h in zip(conv.counts, conv.b_crit, conv.lo, conv.hi)
+    ]
+    variants = [("per-run median (headline)", fit.b_crit), ("seed-mean criterion", mean_fit.b_crit)]
+    if regime == "constant":
+        masked = np.where(_coarse_only(run.lrs, coarse_lrs)[:, :, None], P, np.nan)
+        variants.append(("half-octave lr grid", measure.fit_log(B, measure.critical_curve(masked)[0]).b_crit))
+        variants.append(("1/S-weighted linear fit", _linear_fit(B, steps)))
+    half = measure.fit_log(B, measure.critical_curve(P[..., : P.shape[-1] // 2])[0]).b_crit
+    variants.append(("first half of the seeds", half))
+    sens_rows = [[name, regime, delta, v, b, int(lo <= b <= hi)] for v, b in variants]
+    return {
+        "steps": steps_rows,
+        "critical": [critical_row],
+        "convergence": conv_rows,
+        "sensitivity": sens_rows,
+    }

@@ -58,10 +58,16 @@ def sample(pop: Population, rng: np.random.Generator, shape: tuple[int, ...]):
 
 
 @lru_cache(maxsize=8)
-def _nodes(n: int = NODES):
-    """Nodes t and weights for E[f(N(0, 1))] ≈ Σ wᵢ f(tᵢ) (computed once per n, read-only)."""
+def _nodes(n: int = NODES, min_weight: float = 0.0):
+    """Nodes t and weights for E[f(N(0, 1))] ≈ Σ wᵢ f(tᵢ) (computed once per n, read-only).
+
+    Nodes of weight < ``min_weight`` are left out: for f growing at most polynomially (as every
+    integrand here) they move no sum by more than ~min_weight·|f|, and they cost time.
+    """
     t, w = np.polynomial.hermite_e.hermegauss(n)
     w = w / np.sqrt(2.0 * np.pi)
+    keep = w >= min_weight
+    t, w = t[keep], w[keep]
     t.flags.writeable = w.flags.writeable = False
     return t, w
 
@@ -75,9 +81,9 @@ def sigmoid(z):
     return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))
 
 
-def _class_z(pop: Population, W: np.ndarray, b: np.ndarray, n: int):
+def _class_z(pop: Population, W: np.ndarray, b: np.ndarray, n: int, min_weight: float = 0.0):
     """For each class: mean m (M,), and z at the nodes (M, K); also v (M,) and the weights (K,)."""
-    t, q = _nodes(n)
+    t, q = _nodes(n, min_weight)
     v = np.einsum("mi,ij,mj->m", W, pop.cov, W)
     sd = np.sqrt(np.maximum(v, 0.0))
     m = W @ pop.means.T + b[:, None]  # (M, 2)
@@ -85,11 +91,11 @@ def _class_z(pop: Population, W: np.ndarray, b: np.ndarray, n: int):
     return m, v, sd, z, t, q
 
 
-def loss(pop: Population, W, b, n: int = NODES) -> np.ndarray:
+def loss(pop: Population, W, b, n: int = NODES, min_weight: float = 0.0) -> np.ndarray:
     """Population BCE for each row of W (M, d) and b (M,): ½ Σ_c E[softplus(±z)] (+ for c = 0)."""
     W = np.atleast_2d(np.asarray(W, dtype=np.float64))
     b = np.atleast_1d(np.asarray(b, dtype=np.float64))
-    _, _, _, z, _, q = _class_z(pop, W, b, n)
+    _, _, _, z, _, q = _class_z(pop, W, b, n, min_weight)
     z[:, 1] *= -1.0
     return 0.5 * (softplus(z) @ q).sum(axis=1)
 
@@ -148,6 +154,63 @@ def gradient_stats(pop: Population, w, b: float, n: int = NODES):
         f = s * (1.0 - s)
         H += 0.5 * _second_moment(mu, k, cov_e, q @ f, q @ (f * u), q @ (f * u * u))
     return G, S2 - np.outer(G, G), H
+
+
+def step_stats(pop: Population, W, b, n: int = NODES, min_weight: float = 0.0) -> dict:
+    """For every row of W (M, d) and b (M,): G (M, d+1); loss, |G|², GᵀHG, tr(HΣ), tr Σ (M,); no (d+1)² matrix.
+
+    Class c has x̃ = μ̃_c + k̃u + ẽ, μ̃_c = [μ_c, 1], k̃ = [k, 0], Cov(ẽ) = C̃ − v k̃k̃ᵀ, C̃ = [[C, 0], [0, 0]].
+    So for each integrand f (r = σ(z) − c for G, r² for E[ggᵀ], σ' for H), with V = [μ̃₀, μ̃₁, k̃]:
+        E[f x̃x̃ᵀ] = p C̃ + V A Vᵀ,   p = E[f],
+        A = ½ [[a0⁰, 0, a1⁰], [0, a0¹, a1¹], [a1⁰, a1¹, Σ_c (a2ᶜ − a0ᶜ v)]],   aʲᶜ = E_c[f uʲ],
+    and G = V g, g = ½ (a0⁰, a0¹, a1⁰ + a1¹). Then Σ = p_S C̃ + V S Vᵀ with S = A_S − ggᵀ, and every
+    quantity is a trace of 3×3 matrices with P = VᵀV and Q = VᵀC̃V:
+        |G|² = gᵀPg,  GᵀHG = p_H gᵀQg + (Pg)ᵀA_H(Pg),  tr Σ = p_S tr C + tr(SP),
+        tr(HΣ) = p_H p_S tr C² + p_H tr(SQ) + p_S tr(A_H Q) + tr(A_H P S P).
+    """
+    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+    b = np.atleast_1d(np.asarray(b, dtype=np.float64))
+    M, d = W.shape
+    m, v, sd, z, t, q = _class_z(pop, W, b, n, min_weight)  # z (M, 2, K)
+    CW = W @ pop.cov
+    k = np.divide(CW, v[:, None], out=np.zeros_like(CW), where=v[:, None] > 0)
+    Ck = k @ pop.cov
+    u = (sd[:, None] * t)[:, None, :]  # z − m_c at the nodes
+    e = np.exp(-np.abs(z))  # one exp for σ and softplus, as in ``sigmoid`` and ``softplus``
+    s = np.where(z >= 0.0, 1.0, e) / (1.0 + e)
+    loss = 0.5 * ((np.maximum(z, 0.0) + np.log1p(e)) @ q).sum(axis=1) - 0.5 * m[:, 1]  # ℓ = softplus(z) − cz
+    r = s - np.array([0.0, 1.0])[:, None]
+    F = np.stack([r, r * r, s * (1.0 - s)])  # (3, M, 2, K): the integrands of G, E[ggᵀ], H
+    Fu = F * u
+    a0, a1, a2 = 0.5 * (F @ q), 0.5 * (Fu @ q), 0.5 * ((Fu * u) @ q)  # (3, M, 2)
+    A = np.zeros((3, M, 3, 3))
+    A[..., 0, 0], A[..., 1, 1] = a0[..., 0], a0[..., 1]
+    A[..., 0, 2] = A[..., 2, 0] = a1[..., 0]
+    A[..., 1, 2] = A[..., 2, 1] = a1[..., 1]
+    A[..., 2, 2] = (a2 - a0 * v[:, None]).sum(axis=-1)
+    p = a0.sum(axis=-1)  # (3, M)
+    g = np.stack([a0[0, :, 0], a0[0, :, 1], a1[0].sum(axis=-1)], axis=-1)  # (M, 3)
+    mu = pop.means
+    P, Q = np.empty((M, 3, 3)), np.empty((M, 3, 3))
+    P[:, :2, :2], Q[:, :2, :2] = mu @ mu.T + 1.0, mu @ pop.cov @ mu.T
+    P[:, :2, 2] = P[:, 2, :2] = k @ mu.T
+    Q[:, :2, 2] = Q[:, 2, :2] = Ck @ mu.T
+    P[:, 2, 2], Q[:, 2, 2] = np.einsum("mi,mi->m", k, k), np.einsum("mi,mi->m", k, Ck)
+    S, AH = A[1] - g[:, :, None] * g[:, None, :], A[2]
+    Pg = (P @ g[..., None])[..., 0]
+    PSP = P @ S @ P
+    trace = lambda X, Y: np.einsum("mij,mji->m", X, Y)  # noqa: E731
+    return {
+        "loss": loss,
+        "G": np.concatenate([g[:, :2] @ mu + g[:, 2:] * k, g[:, :1] + g[:, 1:2]], axis=1),
+        "G_sq": np.einsum("mi,mi->m", g, Pg),
+        "GHG": p[2] * np.einsum("mi,mij,mj->m", g, Q, g) + np.einsum("mi,mij,mj->m", Pg, AH, Pg),
+        "tr_HSigma": p[2] * p[1] * np.trace(pop.cov @ pop.cov)
+        + p[2] * trace(S, Q)
+        + p[1] * trace(AH, Q)
+        + trace(AH, PSP),
+        "tr_Sigma": p[1] * np.trace(pop.cov) + trace(S, P),
+    }
 
 
 def noise_scales(G, Sigma, H) -> tuple[float, float]:

@@ -17,7 +17,7 @@ class Node:
     PyTorch's ``autograd.Function``). Leaves (``Input``, ``Parameter``) have no inputs.
     """
 
-    __slots__ = ("grad", "inputs", "value")
+    __slots__ = ("grad", "inputs", "needs_grad", "value")
 
     def __init__(self, *inputs: Node):
         for node in inputs:
@@ -26,6 +26,9 @@ class Node:
         self.inputs = inputs
         self.value = None
         self.grad = None
+        # False when nothing it depends on can have a gradient (set by Graph): a backward may then
+        # skip computing its gradient, and its .grad stays None.
+        self.needs_grad = True
 
     def forward(self, *values):
         raise NotImplementedError
@@ -43,14 +46,17 @@ class Input(Node):
 
     A value given here is a constant: a feed may leave this Input out while it still holds
     exactly that array. Once anything else has been assigned, every feed must include it.
+    ``requires_grad=False`` (PyTorch's name) says no one reads dL/d value: backward leaves its
+    ``.grad`` None and skips computing it (for data, the biggest gradient of a batch).
     """
 
-    __slots__ = ("_constant",)
+    __slots__ = ("_constant", "requires_grad")
 
-    def __init__(self, value=None):
+    def __init__(self, value=None, requires_grad: bool = True):
         super().__init__()
         self.value = None if value is None else np.asarray(value, dtype=np.float64)
         self._constant = self.value
+        self.requires_grad = bool(requires_grad)
 
 
 class Parameter(Node):
@@ -123,6 +129,11 @@ class Graph:
         self.inputs = [n for n in self.nodes if isinstance(n, Input)]
         self._input_ids = {id(n) for n in self.inputs}
         self.parameters = [n for n in self.nodes if isinstance(n, Parameter)]
+        for node in self.nodes:  # topological: a node's inputs are settled before it
+            if isinstance(node, Input):
+                node.needs_grad = node.requires_grad
+            elif node.inputs:
+                node.needs_grad = any(parent.needs_grad for parent in node.inputs)
         # The hot loops touch only computed nodes, with their inputs resolved once here.
         self._ops = [n for n in self.nodes if n.inputs]
         # In reverse order, the first edge that reaches a node sets its gradient and later ones
@@ -131,9 +142,12 @@ class Graph:
         self._backward_plan = []
         for node in reversed(self._ops):
             edges = []
+            if not node.needs_grad:
+                continue
             for parent in node.inputs:
-                edges.append((parent, id(parent) not in seen))
-                seen.add(id(parent))
+                edges.append((parent, id(parent) not in seen and parent.needs_grad))
+                if parent.needs_grad:
+                    seen.add(id(parent))
             self._backward_plan.append((node, edges))
 
     def forward(self, feed=None):
@@ -192,6 +206,8 @@ class Graph:
         out.grad = np.asarray(grad, dtype=np.float64)
         for node, edges in self._backward_plan:
             for (parent, first), g in zip(edges, node.backward(node.grad)):
+                if not parent.needs_grad:
+                    continue  # a node may still have computed it (or given None)
                 # `+` (not `+=`) never writes into an array another node still holds.
                 parent.grad = g if first else parent.grad + g
         return self

@@ -82,11 +82,13 @@ class Linear(Node):
         return np.matmul(x, A.swapaxes(-1, -2)) + b[..., None, :]
 
     def backward(self, g):
-        x, A, _ = self.inputs
-        x, A = x.value, A.value
+        x_node, A, _ = self.inputs
+        x, A = x_node.value, A.value
         if x.ndim == 1:
             return g @ A, np.outer(g, x), g
-        if A.shape[-2] == 1 and g.shape[-2] >= 128:
+        if not x_node.needs_grad:  # data: dx is never read
+            dx = None
+        elif A.shape[-2] == 1 and g.shape[-2] >= 128:
             # One output: dx = g A is an outer product, which matmul computes slowly for a long
             # batch; (Aᵀ gᵀ)ᵀ as a broadcast product is the same numbers.
             dx = (A.swapaxes(-1, -2) * g.swapaxes(-1, -2)).swapaxes(-1, -2)
@@ -126,6 +128,11 @@ class Sigmoid(Node):
 EPS = 1e-15
 # How far past [0, 1] a prediction may stray (rounding elsewhere) and still be clipped, not refused.
 PRED_TOL = 1e-12
+
+
+def _binary(y) -> bool:
+    """Every label exactly 0 or 1 (NaN is neither)."""
+    return bool(np.logical_and.reduce((y == 0.0) | (y == 1.0), axis=None))
 
 
 def _in_unit_interval(a) -> bool:
@@ -220,9 +227,14 @@ class BCE(Node):
         # np.clip(p, EPS, 1 − EPS) and .mean(), spelled as the ufuncs they run (same bits), because
         # their Python wrappers cost more than the arithmetic on a small batch.
         p = np.minimum(np.maximum(p, EPS), 1.0 - EPS)
-        log_p, log_q = np.log(p), np.log1p(-p)
-        self._clipped, self._logs = p, (log_p, log_q)
-        terms = y * log_p + (1.0 - y) * log_q
+        self._clipped = p
+        if _binary(y):  # y log p + (1 − y) log(1 − p) = log(p if y else 1 − p): one log, not two
+            self._logs = None
+            terms = np.log((1.0 - y) + p * (2.0 * y - 1.0))
+        else:
+            log_p, log_q = np.log(p), np.log1p(-p)
+            self._logs = (log_p, log_q)
+            terms = y * log_p + (1.0 - y) * log_q
         if self.per_model:
             terms = terms.reshape((*terms.shape[: int(self.per_model)], -1))
             self._n = terms.shape[-1]
@@ -233,7 +245,6 @@ class BCE(Node):
     def backward(self, g):
         y, p_raw = self.inputs[0].value, self.inputs[1].value
         p = self._clipped
-        log_p, log_q = self._logs
         if self.per_model:
             g = np.reshape(g, np.shape(g) + (1,) * (p.ndim - np.ndim(g)))
         scale = g / self._n
@@ -242,6 +253,9 @@ class BCE(Node):
         inside = p_raw == p
         if not np.logical_and.reduce(inside, axis=None):  # inside.all(), minus its wrapper
             grad_p = np.where(inside, grad_p, 0.0)
+        if not self.inputs[0].needs_grad:  # labels: dL/dy is never read
+            return None, unbroadcast(grad_p, np.shape(p_raw))
+        log_p, log_q = self._logs if self._logs is not None else (np.log(p), np.log1p(-p))
         grad_y = scale * (log_q - log_p)
         if grad_y.shape != np.shape(y):  # y and p broadcast against each other
             full = np.broadcast_shapes(grad_y.shape, np.shape(y))

@@ -596,9 +596,10 @@ def critical_section(r: Results) -> list[str]:
         "## The critical batch size, measured as the large-batch literature measures it\n",
         "The sections above answer the course's question in the course's setup. The critical-batch "
         "study asks it the way McCandlish et al. (2018) and Shallue et al. (2018) do: data streamed "
-        "from the population, the learning rate tuned per batch size, steps to a target loss L* + δ, "
-        "on two Gaussians whose correlation ρ worsens the conditioning while the separation and L* "
-        "stay fixed. Its full page, tables and figures: [critical/report.md](critical/report.md).\n",
+        "from the population, the learning rate tuned per batch size, steps until each seed's loss "
+        "reaches (1 + δ)·L*, on Gaussian problems whose conditioning κ spans 1 to 10³ and on one real "
+        "data set, against predictors that match the optimizer. Its full page, tables and figures: "
+        "[critical/report.md](critical/report.md).\n",
         critical_headline(r.critical) + "\n",
         "![steps against batch size](critical/figures/critical_steps.png)\n",
     ]

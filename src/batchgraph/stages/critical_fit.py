@@ -1,9 +1,11 @@
-"""Stage `critical_fit`: fewest steps over lr per (ρ, δ, B), the fit S = S_min(1 + B_crit/B) and the
-noise scales along the full-batch path -> reports/critical/ (critical.csv, steps.csv, metrics.json)."""
+"""Stage `critical_fit`: steps per (problem, regime, δ, B), the fit S = S_min(1 + B_crit/B) with its
+interval, the predictors, convergence in seeds and sensitivity -> reports/critical/ (critical.csv,
+steps.csv, convergence.csv, sensitivity.csv, metrics.json)."""
 
 from __future__ import annotations
 
 import csv
+import math
 import time
 from pathlib import Path
 
@@ -11,58 +13,121 @@ import numpy as np
 
 from ..core.io import DataError, csv_text, fmt, rounded, write_json, write_text
 from ..core.stage import StageParser
-from ..critical.fit import CRITICAL_COLUMNS, STEPS_COLUMNS, summarize
+from ..critical import fit, problems
+from ..critical.ensemble import PASSAGE_COLUMNS, SEED_MEAN_COLUMNS, initial_weights
 
 
-def read_steps(path: Path, deltas, lrs) -> np.ndarray:
-    """A run's steps.csv as (n_delta, n_lr); a DataError if it is missing or not this grid."""
+def _rows(path: Path, columns) -> list[dict]:
     try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{path}: not found; run `dvc repro critical_train` to compute it") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CSV file; remove it and run `dvc repro`") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: is not UTF-8 text; remove it and run `dvc repro`") from None
+    reader = csv.DictReader(text.splitlines())
+    if tuple(reader.fieldnames or ()) != columns:
+        raise DataError(
+            f"{path}: must have the columns {', '.join(columns)}, got {reader.fieldnames}; re-run it"
+        )
+    return list(reader)
+
+
+def _number(path, row, key) -> float:
     try:
-        table = {(float(r["delta"]), float(r["lr"])): float(r["steps"]) for r in rows}
-        return np.array([[table[(d, float(fmt(lr)))] for lr in lrs] for d in deltas])
-    except (KeyError, ValueError, TypeError):
-        raise DataError(f"{path}: does not hold steps for critical.deltas × the lr grid; re-run it") from None
+        value = float(row[key])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: {key} must be a number, got {row[key]!r}; re-run it") from None
+    if key == "steps" and value < 0:
+        raise DataError(f"{path}: steps must be ≥ 0 or nan, got {row[key]}; re-run it")
+    return value
+
+
+def read_cell(folder: Path, regime: str, deltas, seeds):
+    """One run folder's regime as (lrs (n_lr,), passages (n_delta, n_seed, n_lr), seed_mean (n_delta, n_lr))."""
+    path = folder / "passages.csv"
+    table: dict = {}
+    for row in _rows(path, PASSAGE_COLUMNS):
+        if row["regime"] != regime:
+            continue
+        key = (_number(path, row, "delta"), _lr(path, row), row["seed"])
+        if key in table:
+            raise DataError(
+                f"{path}: the row {regime}, {row['delta']}, {row['lr']}, {row['seed']} repeats; re-run it"
+            )
+        table[key] = _number(path, row, "steps")
+    lrs = sorted({lr for _, lr, _ in table}, key=lambda v: (v is None, v or 0.0))
+    mean_path = folder / "seed_mean.csv"
+    means = {
+        (_number(mean_path, r, "delta"), _lr(mean_path, r)): _number(mean_path, r, "steps")
+        for r in _rows(mean_path, SEED_MEAN_COLUMNS)
+        if r["regime"] == regime
+    }
+    try:
+        P = np.array([[[table[(float(fmt(d)), lr, str(s))] for lr in lrs] for s in seeds] for d in deltas])
+        M = np.array([[means[(float(fmt(d)), lr)] for lr in lrs] for d in deltas])
+    except KeyError:
+        raise DataError(
+            f"{folder}: does not hold {regime} passages for critical.deltas × critical.seeds; re-run it"
+        ) from None
+    if not lrs:
+        raise DataError(f"{path}: holds no {regime} rows; re-run it")
+    return np.array([np.nan if lr is None else lr for lr in lrs]), P, M
+
+
+def _lr(path, row) -> float | None:
+    """The row's lr; None (a dict key equal to itself, unlike NaN) for the noise-optimal regime's ``nan``."""
+    value = _number(path, row, "lr")
+    return None if math.isnan(value) else value
 
 
 def _cell(value) -> str:
-    return fmt(value) if isinstance(value, float) else str(value)
+    return fmt(value) if isinstance(value, float | np.floating) else str(value)
 
 
 def main(argv=None) -> None:
     parser = StageParser(
         "critical_fit", __doc__, "--runs", "--out",
-        runs="the folder holding rho_<ρ>/bs_<B>/", out="the folder to write the tables into",
+        runs="the folder holding <problem>/bs_<B>/", out="the folder to write the tables into",
     )  # fmt: skip
     args, params = parser.parse(argv)
     cfg = params.critical
-    lrs = cfg.lr_grid.values()
-    steps_rows, critical_rows = [], []
-    for rho in cfg.rhos:
+    n = len(cfg.seeds)
+    counts = sorted({c for c in (4, 8, 16, 32, 64, 128) if c < n} | {n})
+    tables = {"steps": [], "critical": [], "convergence": [], "sensitivity": []}
+    for name in cfg.problems:
         started = time.perf_counter()
-        runs = [Path(args.runs) / f"rho_{rho}" / f"bs_{B}" / "steps.csv" for B in cfg.batch_sizes]
-        steps, rows = summarize(
-            rho, cfg.deltas, cfg.batch_sizes, lrs, [read_steps(p, cfg.deltas, lrs) for p in runs]
+        problem = problems.by_name(name)
+        folders = [Path(args.runs) / name / f"bs_{B}" for B in cfg.batch_sizes]
+        regimes = fit.REGIMES if name in cfg.optimal_problems else fit.REGIMES[:1]
+        runs = {r: fit.Runs.stack([read_cell(f, r, cfg.deltas, cfg.seeds) for f in folders]) for r in regimes}
+        inits = initial_weights(problem, cfg.seeds[: fit.predictors.PATH_SEEDS], cfg.init)
+        coarse = cfg.lr_grid.values() * problem.lr_unit
+        rows = fit.summarize(
+            name, problem, problem.kappa, cfg.deltas, cfg.batch_sizes, runs, coarse, inits, counts
         )
-        steps_rows += steps
-        critical_rows += rows
-        knees = ", ".join(f"δ={r['delta']}: {fmt(r['b_crit'], 3)}" for r in rows)
-        print(f"critical_fit rho={rho}: B_crit {knees} ({time.perf_counter() - started:.1f} s)")
+        for key, value in rows.items():
+            tables[key] += value
+        knees = ", ".join(
+            f"{r[2]} δ={r[3]}: {fmt(r[7], 3)} [{fmt(r[8], 3)}, {fmt(r[9], 3)}]" for r in rows["critical"]
+        )
+        print(f"critical_fit {name}: B_crit {knees} ({time.perf_counter() - started:.1f} s)", flush=True)
     out = Path(args.out)
-    for name, columns, rows in (
-        ("steps.csv", STEPS_COLUMNS, steps_rows),
-        ("critical.csv", CRITICAL_COLUMNS, critical_rows),
+    for key, columns in (
+        ("steps", fit.STEPS_COLUMNS),
+        ("critical", fit.CRITICAL_COLUMNS),
+        ("convergence", fit.CONVERGENCE_COLUMNS),
+        ("sensitivity", fit.SENSITIVITY_COLUMNS),
     ):
-        write_text(out / name, csv_text(columns, [[_cell(r[c]) for c in columns] for r in rows]))
-    # The headline for `dvc exp show`: B_crit per problem at the tightest target (keys free of
-    # dots); every (ρ, δ) cell is in critical.csv.
+        write_text(out / f"{key}.csv", csv_text(columns, [[_cell(v) for v in r] for r in tables[key]]))
+    # The headline for `dvc exp show`: B_crit per problem, constant lr, at the tightest target.
     tight = min(cfg.deltas)
+    col = {c: i for i, c in enumerate(fit.CRITICAL_COLUMNS)}
     write_json(out / "metrics.json", {
         "delta": tight,
         "b_crit": {
-            f"rho_{fmt(r['rho']).replace('.', 'p')}": rounded(r["b_crit"])
-            for r in critical_rows if r["delta"] == tight
+            r[col["problem"]]: rounded(float(r[col["b_crit"]]))
+            for r in tables["critical"] if r[col["delta"]] == tight and r[col["regime"]] == "constant"
         },
     })  # fmt: skip
