@@ -58,17 +58,17 @@ def run_stage(folder: Path, stage: str, *args: str) -> subprocess.CompletedProce
     and status 1, as the interpreter would give.
 
     For ``train``, ``--batch-size B`` among ``args`` picks the foreach item; for
-    ``critical_train``, ``--rho R --batch-size B`` the matrix item."""
+    ``critical_train``, ``--problem P --batch-size B`` the matrix item."""
     args = list(args)
     picked = {}
-    for flag in ("--rho", "--batch-size"):
+    for flag in ("--problem", "--batch-size"):
         if flag in args:
             i = args.index(flag)
             picked[flag] = args[i + 1]
             del args[i : i + 2]
     words = stage_args(stage, picked.get("--batch-size"))
     words = [
-        w.replace("${item.rho}", picked.get("--rho", "")).replace(
+        w.replace("${item.problem}", picked.get("--problem", "")).replace(
             "${item.bs}", picked.get("--batch-size", "")
         )
         for w in words

@@ -167,8 +167,8 @@ def test_prune_removes_only_batch_sizes_outside_the_study(project):
     for B in (1, 150, 64):
         (project / "runs" / f"bs_{B}").mkdir(parents=True)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    rho, B = params["critical"]["rhos"][0], params["critical"]["batch_sizes"][0]
-    for folder in (f"rho_{rho}/bs_{B}", f"rho_{rho}/bs_3", "rho_0.5/bs_1"):
+    name, B = params["critical"]["problems"][0], params["critical"]["batch_sizes"][0]
+    for folder in (f"{name}/bs_{B}", f"{name}/bs_3", "kappa_7/bs_4"):
         (project / "critical" / "runs" / folder).mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, "-m", "batchgraph.cli.prune"], cwd=project, capture_output=True, text=True
@@ -177,7 +177,7 @@ def test_prune_removes_only_batch_sizes_outside_the_study(project):
     assert sorted(p.name for p in (project / "runs").iterdir()) == ["bs_1", "bs_150"]
     shutil.rmtree(project / "runs")
     assert sorted(p.relative_to(project / "critical" / "runs").as_posix() for p in
-                  (project / "critical" / "runs").glob("*/*")) == [f"rho_{rho}/bs_{B}"]  # fmt: skip
+                  (project / "critical" / "runs").glob("*/*")) == [f"{name}/bs_{B}"]  # fmt: skip
     shutil.rmtree(project / "critical")
 
 
@@ -196,9 +196,11 @@ def built(tmp_path_factory):
         "baseline.epochs": 3,
         "steps.max_steps": 50,
         "steps.seeds": [0],
-        "critical.rhos": [0.9],
-        "critical.batch_sizes": [1, 16],
-        "critical.seeds": [0, 1],
+        "critical.problems": ["kappa_10"],
+        "critical.optimal_problems": ["kappa_10"],
+        "critical.batch_sizes": [16, 256],
+        "critical.seeds": [0, 1, 2, 3],
+        "critical.deltas": [0.3],
         "critical.max_steps": 200,
     }
     for key, value in shrunk.items():
@@ -207,7 +209,7 @@ def built(tmp_path_factory):
     stages = [("generate", ()), ("baseline", ()), ("train", ("--batch-size", "1"))]
     stages += [("train", ("--batch-size", "150")), ("published", ()), ("noise", ()), ("steps", ())]
     stages += [("aggregate", ())]
-    stages += [("critical_train", ("--rho", "0.9", "--batch-size", b)) for b in ("1", "16")]
+    stages += [("critical_train", ("--problem", "kappa_10", "--batch-size", b)) for b in ("16", "256")]
     stages += [("critical_fit", ())]
     for stage, args in stages:
         result = run_stage(folder, stage, *args)

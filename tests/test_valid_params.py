@@ -50,14 +50,22 @@ def valid_params(draw):
         "target": draw(st.sampled_from([0.01, 0.3, 0.69])),
         "seeds": draw(st.lists(st.integers(0, 9), min_size=1, max_size=2, unique=True)),
     }
+    problems = draw(
+        st.lists(
+            st.sampled_from(["kappa_1", "kappa_30", "breast_cancer"]), min_size=1, max_size=2, unique=True
+        )
+    )
     params["critical"] |= {
-        "rhos": draw(st.lists(st.sampled_from([0.0, 0.5, 0.95]), min_size=1, max_size=2, unique=True)),
+        "problems": problems,
+        "optimal_problems": draw(st.lists(st.sampled_from(problems), max_size=len(problems), unique=True)),
         "batch_sizes": sorted(
             draw(st.lists(st.sampled_from([1, 2, 8, 64]), min_size=2, max_size=3, unique=True))
         ),
         "lr_grid": {"start": 0.25, "stop": draw(st.sampled_from([0.25, 1.0, 4.0])), "per_octave": 1},
-        "seeds": [0, 1],
-        "deltas": draw(st.lists(st.sampled_from([0.1, 0.01, 0.001]), min_size=1, max_size=2, unique=True)),
+        "refine_per_octave": draw(st.sampled_from([1, 4])),
+        "seeds": [0, 1, 2, 3],
+        "deltas": draw(st.lists(st.sampled_from([0.3, 0.1, 0.001]), min_size=1, max_size=2, unique=True)),
+        "init": draw(st.sampled_from(["random", "zeros"])),
         "max_steps": draw(st.integers(1, 40)),
     }
     validate_params(params)  # the strategy draws accepted params only
@@ -67,10 +75,10 @@ def valid_params(draw):
 def run_stage(stage: str, each=(None,)) -> None:
     """``stage`` with dvc.yaml's arguments, in-process in ``folder``; a refusal or crash fails."""
     for item in each:
-        if stage == "critical_train":  # a matrix stage: ${item.rho} and ${item.bs}
-            rho, bs = item
+        if stage == "critical_train":  # a matrix stage: ${item.problem} and ${item.bs}
+            name, bs = item
             args = [
-                a.replace("${item.rho}", str(rho)).replace("${item.bs}", str(bs)) for a in stage_args(stage)
+                a.replace("${item.problem}", name).replace("${item.bs}", str(bs)) for a in stage_args(stage)
             ]
         else:
             args = stage_args(stage, item)
@@ -100,7 +108,7 @@ def test_every_accepted_params_runs_every_stage_to_a_report(tmp_path_factory, pa
             each = [str(b) for b in params["study"]["batch_sizes"]] if stage == "train" else [None]
             run_stage(stage, each)
         crit = params["critical"]
-        run_stage("critical_train", [(r, b) for r in crit["rhos"] for b in crit["batch_sizes"]])
+        run_stage("critical_train", [(p, b) for p in crit["problems"] for b in crit["batch_sizes"]])
         run_stage("critical_fit")
         run_stage("critical_report")
         run_stage("report")  # its last section reads the critical study's table

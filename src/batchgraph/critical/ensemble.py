@@ -4,7 +4,7 @@ Member (s, l) is a logistic regression started at seed s's initial weights, trai
 rate lrs[l] on seed s's stream of examples (common random numbers: every lr sees the same
 batches and starts from the same point). After each update the exact population loss of every
 member is evaluated, and each member's first passage below each target L* + δ is recorded in
-fractional steps (``measure.PassageTracker``). Two regimes:
+fractional steps (``passages.PassageTracker``). Two regimes:
 
 - ``constant``: SGD with a constant learning rate, tuned per batch size in two passes: a coarse
   grid with a few seeds locates the best rate, then every seed runs a grid of at least four
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import BCE, SGD, Graph, Input, Linear, Parameter, Sigmoid
-from .measure import PassageTracker, lr_refinement, median_steps
+from .passages import PassageTracker, lr_refinement, median_steps
 from .problems import optimal_step
 
 # The run folder's tables (long format): one row per (regime, δ, lr, seed), and per (regime, δ, lr).
@@ -34,7 +34,7 @@ CHUNK_EXAMPLES = 8192
 # coarse grid is half-octave, so a unimodal optimum lies within a quarter octave of its best.
 FINE_SPAN_OCTAVES = 0.5
 # Evaluate the population loss after every update up to this many, then every t/DENSE_STEPS.
-DENSE_STEPS = 128
+DENSE_STEPS = 64
 # Seeds of the coarse lr pass: enough to locate the best rate within the half-octave grid.
 COARSE_SEEDS = 8
 # A run stops once, for every target, some lr has this share of its seeds below the target
@@ -122,7 +122,6 @@ class _Done:
 
 def _ensemble_graph(W0, b0, n_l: int):
     """x (S, 1, B, d) against weights A (S, L, 1, d): logits (S, L, B, 1), a BCE per member."""
-    n_s, d = W0.shape
     x, y = Input(requires_grad=False), Input(requires_grad=False)
     A = Parameter(np.repeat(W0[:, None, None, :], n_l, axis=1).copy())
     b = Parameter(np.repeat(b0[:, None, None], n_l, axis=1).copy())
@@ -239,7 +238,7 @@ def _loop(update, evaluate, finished, max_steps: int, progress=None) -> int:
     while t < max_steps and not finished():
         t += 1
         update(t)
-        if t == due or t == max_steps:
+        if t in (due, max_steps):
             evaluate(t)
             due = t + max(1, t // DENSE_STEPS)
         if progress is not None and t % 1000 == 0:

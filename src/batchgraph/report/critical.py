@@ -272,7 +272,7 @@ SETUP = (
     "stops being stable at 2): a half-octave grid with 8 seeds, then every seed on "
     "`critical.refine_per_octave` rates per octave within half an octave of each target's best. Each seed's "
     "first passage below (1 + δ)·L* is interpolated between the two evaluations that bracket it (the "
-    "population loss is evaluated after every update up to 128, then every t/128 updates); steps at "
+    "population loss is evaluated after every update up to 64, then every t/64 updates); steps at "
     "(B, lr) is the median over seeds, S(B) the minimum over lr. S = S_min(1 + B_crit/B) is fitted in log "
     "space, one equal-weight point per batch size. The 95 % interval comes from half-sampling the seeds "
     "(200 random halves; the half-sample deviation, scaled by √(m/(n − m)), is distributed like the "
