@@ -121,7 +121,7 @@ def test_the_fit_recovers_a_knee_from_a_synthetic_ensemble():
     S = 40.0 * (1 + 150.0 / B)
     P = S[:, None, None] * np.exp(0.1 * rng.standard_normal((6, 1, 32)))
     run = fit.Runs(np.ones((6, 1)), P[None], np.median(P, axis=-1)[None])
-    steps, index = fit.measure.critical_curve(run.passages[0])
+    steps, _ = fit.measure.critical_curve(run.passages[0])
     f = fit.measure.fit_log(B, steps)
     lo, hi = fit.measure.b_crit_interval(B, run.passages[0], np.random.default_rng(0))
     assert lo < 150.0 < hi and lo < f.b_crit < hi

@@ -147,7 +147,7 @@ NEEDS = {
     "aggregate": {"pydantic", "pandas"},
     "report": {"pydantic", "pandas", "batchgraph.engine"},  # matplotlib loads when it draws
     "critical_train": {"pydantic", "batchgraph.engine"},
-    "critical_fit": {"pydantic"},
+    "critical_fit": {"pydantic", "batchgraph.engine"},
     "critical_report": {"pydantic", "pandas"},
 }
 

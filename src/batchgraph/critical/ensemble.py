@@ -234,13 +234,14 @@ def _loop(update, evaluate, finished, max_steps: int, progress=None) -> int:
     the fractional passage interpolates between the two evaluations that bracket it.
     """
     evaluate(0)
-    t, due = 0, 1
-    while t < max_steps and not finished():
+    t, due, stop = 0, 1, finished()
+    while t < max_steps and not stop:
         t += 1
         update(t)
         if t in (due, max_steps):
             evaluate(t)
             due = t + max(1, t // DENSE_STEPS)
+            stop = finished()  # it can change only when something was evaluated
         if progress is not None and t % 1000 == 0:
             progress(t)
     return t

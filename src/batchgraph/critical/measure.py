@@ -1,4 +1,4 @@
-"""Statistics of a critical-batch measurement: the steps curve, the log fit, its interval, convergence in seeds."""
+"""Statistics of a critical-batch measurement: the steps curve, the log fit, its interval, convergence."""
 
 from __future__ import annotations
 
@@ -62,34 +62,44 @@ def _fit_curves(batch_sizes, steps):
     points = w.sum(axis=1)
     norm = np.maximum(points, 1.0)[:, None]
 
-    # On the grid, f = Σw y² − 2 y·g + w·g² − (Σw y − w·g)²/N: matrix products, no (n, G, n_B) array.
+    # On the grid, f = Σw y² − 2 y·g + w·g² − (Σw y − w·g)²/N: products of (n, n_B) with (G, n_B), no
+    # (n, G, n_B) array. einsum rather than @: tiny products on BLAS threads crawl on a loaded machine.
     lo_u, hi_u = np.log(np.min(batch_sizes) / BRACKET), np.log(np.max(batch_sizes) * BRACKET)
     grid = np.linspace(lo_u, hi_u, GRID_POINTS)
     g_grid, _ = _curve(grid[:, None], log_b)  # (G, n_B)
-    wg = w @ g_grid.T
-    f = (y**2).sum(axis=1)[:, None] - 2 * y @ g_grid.T + w @ (g_grid**2).T
+    wg = np.einsum("nb,gb->ng", w, g_grid)
+    f = (y**2).sum(axis=1)[:, None] - 2 * np.einsum("nb,gb->ng", y, g_grid)
+    f += np.einsum("nb,gb->ng", w, g_grid**2)
     f -= (y.sum(axis=1)[:, None] - wg) ** 2 / norm
     i = np.argmin(f, axis=1)
     lo, hi = grid[np.maximum(i - 1, 0)], grid[np.minimum(i + 1, GRID_POINTS - 1)]
     u = grid[i]
+    side = np.where(i == 0, -1, np.where(i == GRID_POINTS - 1, 1, 0))
+    ok = (points >= 2) & (side == 0)
+    active = np.flatnonzero(ok)  # rows still iterating
     for _ in range(NEWTON_STEPS):
-        g, sig = _curve(u[:, None], log_b)
-        r = (y - g) * w
-        rc = (r - r.sum(axis=1, keepdims=True) / norm) * w
-        sc = (sig - (sig * w).sum(axis=1, keepdims=True) / norm) * w
+        if len(active) == 0:
+            break
+        ua, ya, wa, na = u[active], y[active], w[active], norm[active]
+        g, sig = _curve(ua[:, None], log_b)
+        rc = (ya - g) * wa
+        rc = (rc - rc.sum(axis=1, keepdims=True) / na) * wa
+        sc = (sig - (sig * wa).sum(axis=1, keepdims=True) / na) * wa
         d1 = -2 * (rc * sig).sum(axis=1)
         d2 = 2 * (sc**2).sum(axis=1) - 2 * (rc * sig * (1 - sig)).sum(axis=1)
-        lo, hi = np.where(d1 > 0, lo, u), np.where(d1 > 0, u, hi)
+        lo[active] = np.where(d1 > 0, lo[active], ua)
+        hi[active] = np.where(d1 > 0, ua, hi[active])
         with np.errstate(divide="ignore", invalid="ignore"):
-            newton = u - d1 / d2
-        inside = (d2 > 0) & (newton > lo) & (newton < hi)
-        u = np.where(inside, newton, 0.5 * (lo + hi))
+            newton = ua - d1 / d2
+        inside = (d2 > 0) & (newton > lo[active]) & (newton < hi[active])
+        step = np.where(d1 == 0, ua, np.where(inside, newton, 0.5 * (lo[active] + hi[active])))
+        u[active] = step
+        moving = np.abs(step - ua) > 4 * np.finfo(np.float64).eps * (1 + np.abs(ua))
+        active = active[moving]
     g, _ = _curve(u[:, None], log_b)
     r = (y - g) * w
     log_s_min = r.sum(axis=1) / norm[:, 0]
     rss = (((r - log_s_min[:, None]) * w) ** 2).sum(axis=1)
-    side = np.where(i == 0, -1, np.where(i == GRID_POINTS - 1, 1, 0))
-    ok = (points >= 2) & (side == 0)
     nan = np.nan
     return np.where(ok, u, nan), np.where(ok, log_s_min, nan), np.where(ok, rss, nan), points, side
 

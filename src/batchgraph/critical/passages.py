@@ -107,15 +107,16 @@ def median_steps(passages, axis: int = 0) -> np.ndarray:
     So the median is finite iff more than half the entries are finite.
     """
     x = np.asarray(passages, dtype=np.float64)
-    x = np.moveaxis(np.where(np.isnan(x), np.inf, x), axis, -1)
+    x = np.moveaxis(np.where(np.isnan(x), np.inf, x), axis, -1)  # a fresh array: partitioned in place
     n = x.shape[-1]
     if n == 0:
         raise ValueError("median_steps needs at least one seed")
     k = n // 2
     if n % 2:
-        return np.partition(x, k, axis=-1)[..., k]
-    part = np.partition(x, [k - 1, k], axis=-1)
-    return 0.5 * (part[..., k - 1] + part[..., k])
+        x.partition(k, axis=-1)
+        return x[..., k].copy()
+    x.partition([k - 1, k], axis=-1)
+    return 0.5 * (x[..., k - 1] + x[..., k])
 
 
 @dataclass(frozen=True)

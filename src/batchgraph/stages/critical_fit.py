@@ -45,7 +45,7 @@ def _number(path, row, key) -> float:
 
 
 def read_cell(folder: Path, regime: str, deltas, seeds):
-    """One run folder's regime as (lrs (n_lr,), passages (n_delta, n_seed, n_lr), seed_mean (n_delta, n_lr))."""
+    """One run folder's regime: lrs (n_lr,), passages (n_delta, n_seed, n_lr), seed_mean (n_delta, n_lr)."""
     path = folder / "passages.csv"
     table: dict = {}
     for row in _rows(path, PASSAGE_COLUMNS):

@@ -8,6 +8,7 @@ import json
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..core.io import csv_text, fmt, rounded, write_dir
 from ..core.stage import StageParser
@@ -59,6 +60,10 @@ def main(argv=None) -> None:
         print(f"{label} {name}: step {t}, {alive} alive", flush=True)
 
     common = (problem, args.batch_size)
+    # One BLAS thread: the ensemble's products are small and many, and threads contending for two
+    # cores made a stage up to 2.2× slower (benchmarks/critical.py); every stage of a `dvc repro`
+    # runs alone anyway.
+    blas = threadpool_limits(limits=1, user_api="blas")
     cell = tune(
         *common, cfg.lr_grid.values() * problem.lr_unit, cfg.seeds, targets, cfg.max_steps, cfg.diverge_loss,
         per_octave=cfg.refine_per_octave, init=cfg.init, progress=progress,
@@ -69,6 +74,7 @@ def main(argv=None) -> None:
             *common, cfg.seeds, targets, cfg.max_steps, cfg.diverge_loss, init=cfg.init,
             progress=lambda t, alive: progress("optimal", t, alive),
         )  # fmt: skip
+    blas.restore_original_limits()
     rows, means = passage_rows("constant", cfg.deltas, cfg.seeds, cell.fine)
     more_rows, more_means = passage_rows("optimal", cfg.deltas, cfg.seeds, optimal) if optimal else ([], [])
     run = {
@@ -96,6 +102,7 @@ def main(argv=None) -> None:
     fine = cell.fine.steps().min(axis=1)
     best = ", ".join(f"δ={d}: {fmt(s, 4)}" for d, s in zip(cfg.deltas, fine))
     print(
-        f"{label}: {cell.coarse.steps_run} + {cell.fine.steps_run} + {optimal.steps_run if optimal else 0} steps in "
+        f"{label}: {cell.coarse.steps_run} + {cell.fine.steps_run} + {optimal.steps_run if optimal else 0} "
+        f"steps in "
         f"{time.perf_counter() - started:.1f} s; fewest (median over seeds) {best}"
     )
