@@ -235,12 +235,17 @@ def run_cell(problem, B: int, cfg, engine_first: bool) -> dict:
         "lrs_over_lr_unit": [fmt(lr / problem.lr_unit) for lr in lrs],
         "members": len(lrs) * len(cfg["seeds"]),
         "first": paths[0 if engine_first else 1][0],
-        "coarse_seconds": round(coarse_seconds, 3),
-        "engine_seconds": round(engine_s, 3),
-        "plain_seconds": round(plain_s, 3),
+        # four significant digits: a cell of a few milliseconds keeps its ratio
+        "coarse_seconds": sig(coarse_seconds),
+        "engine_seconds": sig(engine_s),
+        "plain_seconds": sig(plain_s),
         "ratio_engine_to_plain": round(engine_s / plain_s, 3),
         **compare(out["engine"], out["plain"]),
     }
+
+
+def sig(seconds: float) -> float:
+    return float(f"{seconds:.4g}")
 
 
 def fmt(x: float) -> float | str:
