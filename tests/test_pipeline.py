@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import time
 
-import pandas as pd
 import pytest
 import yaml
 
-from helpers import COMPUTING, OUTPUTS, ROOT, clone, copy_worktree, dvc, ran, restored, sh, snapshot
+from helpers import COMPUTING, OUTPUTS, ROOT, clone, copy_worktree, dvc, ran, restored, snapshot
 
 pytestmark = pytest.mark.slow
 TABLES = ("reports",)
@@ -67,13 +66,22 @@ def test_a_clone_with_the_cache_is_up_to_date_without_running_anything(repo):
     assert "Data and pipelines are up to date" in dvc(repo, "repro").stdout
 
 
-def test_returning_to_params_computed_before_restores_every_computing_stage(repo, capsys):
-    timings, logs, tables = [], [], []
-    for lr in ("0.02", "0.03", "0.02"):
+@pytest.fixture(scope="module")
+def lr_trip(tmp_path_factory, computed):
+    """One clone's round trip, shared by the tests that need experiments run: `dvc exp run` at
+    lr 0.02, 0.03, then 0.02 again, each run's log, wall time and tables."""
+    repo = clone(computed["repo"], tmp_path_factory.mktemp("trip") / "clone", cache=computed["cache"])
+    trip = {"repo": repo, "lrs": ("0.02", "0.03", "0.02"), "logs": [], "timings": [], "tables": []}
+    for lr in trip["lrs"]:
         start = time.perf_counter()
-        logs.append(dvc(repo, "exp", "run", "-S", f"train.lr={lr}").stdout)
-        timings.append(time.perf_counter() - start)
-        tables.append(snapshot(repo, TABLES))
+        trip["logs"].append(dvc(repo, "exp", "run", "-S", f"train.lr={lr}").stdout)
+        trip["timings"].append(time.perf_counter() - start)
+        trip["tables"].append(snapshot(repo, TABLES))
+    return trip
+
+
+def test_returning_to_params_computed_before_restores_every_computing_stage(lr_trip, capsys):
+    logs, tables, timings = lr_trip["logs"], lr_trip["tables"], lr_trip["timings"]
     computing = {s for s in ran(logs[0]) if COMPUTING.match(s)}
     assert {"train@1", "train@150", "published", "steps"} <= computing
     assert not {s for s in ran(logs[2]) if COMPUTING.match(s)}, logs[2]
@@ -83,33 +91,25 @@ def test_returning_to_params_computed_before_restores_every_computing_stage(repo
         print(f"\n  lr 0.02 first {timings[0]:.1f} s, 0.03 {timings[1]:.1f} s, 0.02 again {timings[2]:.1f} s")
 
 
-def test_queued_experiments_compute_a_shared_stage_once(repo):
-    dvc(repo, "exp", "run", "--queue", "-S", "train.lr=0.05", "-n", "first")
-    dvc(repo, "exp", "run", "--queue", "-S", "train.lr=0.05", "-S", "baseline.lr=0.02", "-n", "second")
-    dvc(repo, "exp", "run", "--run-all", "-j", "1")
-    first = dvc(repo, "queue", "logs", "first").stdout
-    second = dvc(repo, "queue", "logs", "second").stdout
-    assert {"train@1", "train@150", "published"} <= ran(first)
-    assert "baseline" in ran(second)
-    assert {"train@1", "train@150", "published"} <= restored(second), second
-    assert not {s for s in ran(second) if s.startswith("train@")}, second
+def test_an_experiment_with_an_override_shows_in_params_diff(lr_trip):
+    change = json.loads(dvc(lr_trip["repo"], "params", "diff", "--json").stdout)["params.yaml"]["train.lr"]
+    assert (change["old"], change["new"]) == (0.01, 0.02)
 
 
-def test_a_remote_shares_results_with_another_clone(tmp_path, repo):
+def test_a_remote_shares_results_with_another_clone(tmp_path, lr_trip):
+    """Pushed with its run cache, the experiment in one clone's workspace (lr 0.02) is restored,
+    not recomputed, in another clone with an empty cache that runs the same params."""
     remote = tmp_path / "remote"
-    dvc(repo, "remote", "add", "-d", "--local", "shared", str(remote))
-    dvc(repo, "exp", "run", "-S", "train.lr=0.06")
-    expected = snapshot(repo, TABLES)
-    dvc(repo, "push", "--run-cache")
-    sh(repo, "git", "checkout", "--", ".")
+    dvc(lr_trip["repo"], "remote", "add", "-d", "--local", "shared", str(remote))
+    dvc(lr_trip["repo"], "push", "--run-cache")
 
-    other = clone(repo, tmp_path / "other")  # its own, empty, DVC cache
+    other = clone(lr_trip["repo"], tmp_path / "other")  # its own, empty, DVC cache
     dvc(other, "remote", "add", "-d", "--local", "shared", str(remote))
-    log = dvc(other, "exp", "run", "--pull", "-S", "train.lr=0.06").stdout
+    log = dvc(other, "exp", "run", "--pull", "-S", "train.lr=0.02").stdout
     assert not {s for s in ran(log) if COMPUTING.match(s)}, log
     # the stages the lr changes come from the remote's run cache; the rest are pulled unchanged
     assert {"train@1", "train@150", "published", "steps"} <= restored(log), log
-    assert snapshot(other, TABLES) == expected
+    assert snapshot(other, TABLES) == lr_trip["tables"][2]
     assert dvc(other, "status", "-q", check=False).returncode == 0
 
 
@@ -179,20 +179,6 @@ def test_dvc_views_metrics_and_plots(repo):
     dvc(repo, "plots", "show", "-o", "dvc_plots")
     page = (repo / "dvc_plots" / "index.html").read_text()
     assert "loss_per_update" in page and "reports/figures/final_vs_batch.png" in page
-
-
-def test_an_experiment_with_an_override_shows_in_params_diff(repo):
-    dvc(repo, "exp", "run", "-S", "train.lr=0.04")
-    change = json.loads(dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]["train.lr"]
-    assert (change["old"], change["new"]) == (0.01, 0.04)
-
-
-def test_the_published_preset_reproduces_the_published_curve(repo):
-    dvc(repo, "exp", "run", "-S", "study=seed_published")
-    summary = pd.read_csv(repo / "reports/summary.csv").set_index("batch_size")["train_loss_mean"]
-    assert 0.05 < summary[1] < 0.15
-    assert (summary[[32, 64, 128, 150]] > 0.55).all()
-    assert "Preset `seed_published`" in (repo / "reports/report.md").read_text()
 
 
 def declared_plots(repo) -> set[str]:

@@ -14,7 +14,9 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from batchgraph.cli.params import compose as compose_params
-from helpers import BIN, ROOT, clone, dvc
+from batchgraph.cli.params import composed_params
+from batchgraph.cli.sweep import run_point
+from helpers import BIN, ROOT, clone, dvc, ran, restored
 
 CONF = ROOT / "conf"
 SMALL = "study.batch_sizes=[1,150]"
@@ -108,6 +110,16 @@ def test_collect_without_points_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path}: has no finished grid points (job dirs with params.yaml and runs/)"
     ]
+
+
+def test_the_published_preset_reproduces_the_published_curve(tmp_path):
+    """`study=seed_published` (the course's doubled division, fixed epochs): the small batches
+    reach a low loss and the large ones stay near the start, as in the course report's figure."""
+    summary = run_point(composed_params(["study=seed_published"]), tmp_path)
+    loss = summary.set_index("batch_size")["train_loss_mean"]
+    assert list(loss.index) == [1, 2, 4, 8, 16, 32, 64, 128, 150]
+    assert 0.05 < loss[1] < 0.15
+    assert (loss[[32, 64, 128, 150]] > 0.55).all()
 
 
 @pytest.mark.slow
@@ -224,3 +236,25 @@ def test_dvc_queue_grid_with_two_workers(tmp_path, computed):
     assert "Stage 'train@1' didn't change, skipping" in log
     assert "Stage 'train@150' didn't change, skipping" in log
     assert run(["git", "status", "--porcelain"], cwd=repo).stdout == ""
+
+    # queued after the grid, a point that shares its training with one of the grid's computes only
+    # what differs (the baseline): the training comes from the run cache the grid's worker filled
+    dvc(
+        repo,
+        "exp",
+        "run",
+        "--queue",
+        "-n",
+        "shared",
+        "-S",
+        "train.lr=0.003",
+        "-S",
+        SMALL,
+        "-S",
+        "baseline.lr=0.02",
+    )
+    dvc(repo, "exp", "run", "--run-all", "-j", "1")
+    log = dvc(repo, "queue", "logs", "shared").stdout
+    assert "baseline" in ran(log), log
+    assert {"train@1", "train@150", "published"} <= restored(log), log
+    assert not {s for s in ran(log) if s.startswith("train@")}, log
