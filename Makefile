@@ -56,8 +56,9 @@ check-study: install ## Fail unless dvc.lock and reports/ are what the code prod
 	git diff --exit-code --stat dvc.lock reports/
 	@test -z "$$(git status --porcelain)" || { git status --short; echo "make study left files git does not know" >&2; exit 1; }
 
-# Headline metrics and the params that differ between experiments; code and data hashes left out.
-COMPARE := $(VENV)/bin/dvc exp show --only-changed --drop '^(src|data|runs|critical|reports)/|^Created$$'
+# Headline metrics and the params that differ between experiments; code and data hashes left out,
+# and failed experiments too (dvc exp show would list them with their baseline's numbers).
+COMPARE := $(VENV)/bin/dvc exp show --hide-failed --only-changed --drop '^(src|data|runs|critical|reports)/|^Created$$'
 
 compare: install ## The experiments side by side: changed params and the headline metrics
 	$(COMPARE)
