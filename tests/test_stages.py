@@ -479,3 +479,34 @@ def test_make_compare_hides_failed_experiments():
         [sys.executable, "-m", "dvc", "exp", "show", "--help"], capture_output=True, text=True
     )
     assert "--hide-failed" in help_text.stdout  # the pinned DVC has the option
+
+
+def lock_entry(name: str, cmd: str) -> str:
+    return f"  {name}:\n    cmd: {cmd}\n    outs:\n    - path: out/{name}\n      md5: 0123\n      size: 1\n"
+
+
+def test_prune_drops_lock_entries_of_stages_the_pipeline_no_longer_defines(project):
+    """DVC keeps a lock entry after its stage leaves the grid; prune removes it, byte for byte."""
+    (project / ".dvc").mkdir()  # what `dvc init --no-scm` writes that `dvc stage list` needs
+    (project / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
+    for name in ("dvc.yaml", "critical/dvc.yaml"):
+        (project / name).parent.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, project / name)
+    kept_root = lock_entry("generate", "gen") + lock_entry("train@1", "t 1")
+    kept_critical = lock_entry("critical_train@kappa_1-4", "c 1 4") + lock_entry("critical_fit", "fit")
+    (project / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n" + lock_entry("generate", "gen") + lock_entry("train@3", "t 3")
+        + lock_entry("train@1", "t 1") + lock_entry("train@7", "t 7")
+    )  # fmt: skip
+    (project / "critical" / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n" + lock_entry("critical_train@0.5-4", "rho") + kept_critical
+        + lock_entry("critical_train@kappa_7-4", "c 7 4")
+    )  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "batchgraph.cli.prune"], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (project / "dvc.lock").read_text() == "schema: '2.0'\nstages:\n" + kept_root
+    assert (project / "critical" / "dvc.lock").read_text() == "schema: '2.0'\nstages:\n" + kept_critical
+    for name in ("train@3", "train@7", "critical_train@0.5-4", "critical_train@kappa_7-4"):
+        assert f"entry {name}" in result.stdout
