@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format params check-params study check-study compare plots prune bench sweep clean
+.PHONY: help install test test-fast lint format params check-params study check-study check-cache compare plots prune bench sweep clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -66,8 +66,11 @@ compare: install ## The experiments side by side: changed params and the headlin
 plots: install ## Write DVC's plots page (dvc_plots/index.html)
 	$(VENV)/bin/dvc plots show
 
-prune: install ## Remove run folders of batch sizes and ρ no longer in params.yaml
+prune: install ## Remove run folders and lock entries of batch sizes and problems no longer in params.yaml
 	$(VENV)/bin/python -m batchgraph.cli.prune
+
+check-cache: install ## Hash every object in .dvc/cache against its name; dvc status -c if a remote is set
+	$(VENV)/bin/python -m batchgraph.cli.check_cache
 
 # The committed figures are benchmarks/results/latest.json; `make bench BENCH_JSON=benchmarks/results/latest.json`
 # replaces them (with PyTorch installed, or its figures are lost).
