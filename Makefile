@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format params check-params study check-study compare plots prune bench sweep clean
+.PHONY: help install test test-fast lint format params check-params study check-study check-cache compare plots prune bench sweep clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,8 +56,9 @@ check-study: install ## Fail unless dvc.lock and reports/ are what the code prod
 	git diff --exit-code --stat dvc.lock reports/
 	@test -z "$$(git status --porcelain)" || { git status --short; echo "make study left files git does not know" >&2; exit 1; }
 
-# Headline metrics and the params that differ between experiments; code and data hashes left out.
-COMPARE := $(VENV)/bin/dvc exp show --only-changed --drop '^(src|data|runs|critical|reports)/|^Created$$'
+# Headline metrics and the params that differ between experiments; code and data hashes left out,
+# and failed experiments too (dvc exp show would list them with their baseline's numbers).
+COMPARE := $(VENV)/bin/dvc exp show --hide-failed --only-changed --drop '^(src|data|runs|critical|reports)/|^Created$$'
 
 compare: install ## The experiments side by side: changed params and the headline metrics
 	$(COMPARE)
@@ -65,8 +66,11 @@ compare: install ## The experiments side by side: changed params and the headlin
 plots: install ## Write DVC's plots page (dvc_plots/index.html)
 	$(VENV)/bin/dvc plots show
 
-prune: install ## Remove run folders of batch sizes and ρ no longer in params.yaml
+prune: install ## Remove run folders and lock entries of batch sizes and problems no longer in params.yaml
 	$(VENV)/bin/python -m batchgraph.cli.prune
+
+check-cache: install ## Hash every object in .dvc/cache against its name; dvc status -c if a remote is set
+	$(VENV)/bin/python -m batchgraph.cli.check_cache
 
 # The committed figures are benchmarks/results/latest.json; `make bench BENCH_JSON=benchmarks/results/latest.json`
 # replaces them (with PyTorch installed, or its figures are lost).

@@ -11,7 +11,7 @@ from batchgraph.core.config import LrGrid, ParamsError, validate_params
 from batchgraph.core.io import DataError
 from batchgraph.critical import ensemble, fit, predictors, problems
 from batchgraph.stages.critical_fit import read_cell
-from helpers import default_params
+from helpers import assert_refused, default_params, run_stage, set_key, snapshot, write_params
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +188,26 @@ def test_bad_critical_params_are_one_line(change, message):
         validate_params(params)
     text = str(info.value)
     assert message in text and "\n" not in text
+
+
+GRID_KEYS = ["critical.lr_grid", "steps.tuned_lrs"]
+ODD_GRIDS = [
+    # (id, grid, message): every end outside [1e-12, 1e12] is refused naming the range
+    (
+        "1e-300 to 1e300",
+        {"start": 1e-300, "stop": 1e300, "per_octave": 2},
+        "start must lie in [1e-12, 1e+12]",
+    ),
+    ("stop 1e300", {"start": 1.0, "stop": 1e300, "per_octave": 2}, "stop must lie in [1e-12, 1e+12]"),
+    ("start 1e-300", {"start": 1e-300, "stop": 1.0, "per_octave": 2}, "start must lie in [1e-12, 1e+12]"),
+    ("per_octave 1e9", {"start": 1.0, "stop": 2.0, "per_octave": 10**9}, "per_octave must be less than"),
+]
+
+
+@pytest.mark.parametrize("key", GRID_KEYS)
+@pytest.mark.parametrize(("grid", "message"), [c[1:] for c in ODD_GRIDS], ids=[c[0] for c in ODD_GRIDS])
+def test_an_lr_grid_beyond_the_allowed_range_is_refused_in_one_line(tmp_path, key, grid, message):
+    params = set_key(default_params(), key, grid)
+    write_params(tmp_path, params)
+    before = snapshot(tmp_path)
+    assert_refused(run_stage(tmp_path, "generate"), f"params.yaml: {key}.{message}", tmp_path, before)

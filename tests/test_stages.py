@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from batchgraph.core import io as _io
-from helpers import assert_refused, default_params, run_stage, set_key, snapshot, write_params
+from helpers import ROOT, assert_refused, default_params, run_stage, set_key, snapshot, write_params
 
 
 @pytest.fixture
@@ -253,6 +253,32 @@ def drop(key):
 
 
 BIG = "9" * 200_000
+PASSAGES = "critical/runs/kappa_10/bs_16/passages.csv"
+SEED_MEAN = "critical/runs/kappa_10/bs_16/seed_mean.csv"
+CRITICAL = "reports/critical/critical.csv"
+
+
+def cut_mid_row(path):
+    """Cut mid-row: the last row loses its last character and its newline ("12.5" reads as 12)."""
+    path.write_text(path.read_text()[:-2])
+
+
+def a_folder(path):
+    path.unlink()
+    path.mkdir()
+
+
+def repeat_changed(path):
+    """The first row again, with another value in its last field."""
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join([*lines, lines[1].rsplit(",", 1)[0] + ",7\n"]))
+
+
+def drop_last_column(path):
+    lines = path.read_text().splitlines()
+    path.write_text("".join(ln.rsplit(",", 1)[0] + "\n" for ln in lines))
+
+
 HEADER_ONLY = keep_lines(lambda lines: lines[:1])
 LAST_ROW_GONE = keep_lines(lambda lines: lines[:-1])
 # (id, file, stage that reads it, how to damage it, message)
@@ -320,6 +346,44 @@ DAMAGED = [
      "data/blobs.csv: line"),
     ("data not utf-8", "data/blobs.csv", "train", lambda p: p.write_bytes(b"\xff" + p.read_bytes()),
      "data/blobs.csv: cannot be read"),
+    ("history cut mid-row", "runs/bs_1/history.csv", "aggregate", cut_mid_row,
+     "runs/bs_1/history.csv: ends mid-line"),
+    # the critical study's readers: critical_fit reads the runs, critical_report and report the tables
+    ("passages not utf-8", PASSAGES, "critical_fit", lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()),
+     f"{PASSAGES}: is not UTF-8 text"),
+    ("passages a folder", PASSAGES, "critical_fit", a_folder, f"{PASSAGES}: is a folder"),
+    ("passages negative steps", PASSAGES, "critical_fit", line_edit(2, 4, "-3"),
+     f"{PASSAGES}: steps must be ≥ 0 or nan, got -3"),
+    ("passages negative lr", PASSAGES, "critical_fit", line_edit(2, 2, "-1.5"),
+     f"{PASSAGES}: lr must be > 0"),
+    ("passages conflicting row", PASSAGES, "critical_fit", repeat_changed,
+     f"{PASSAGES}: the row constant, 0.3, 1.483384882, 0 repeats"),
+    ("passages cut mid-row", PASSAGES, "critical_fit", cut_mid_row, f"{PASSAGES}: ends mid-line"),
+    ("passages short row", PASSAGES, "critical_fit", line_edit(3, 4, "x\nconstant,0.3"),
+     f"{PASSAGES}: line 4 does not have the 5 fields"),
+    ("passages NUL byte", PASSAGES, "critical_fit",
+     lambda p: p.write_bytes(p.read_bytes().replace(b",0.3,", b",0\0.3,", 1)),
+     f"{PASSAGES}: delta must be a number"),
+    ("seed_mean conflicting row", SEED_MEAN, "critical_fit", repeat_changed,
+     f"{SEED_MEAN}: the row constant, 0.3, 1.483384882 repeats"),
+    ("seed_mean not utf-8", SEED_MEAN, "critical_fit", lambda p: p.write_bytes(b"\xff" + p.read_bytes()),
+     f"{SEED_MEAN}: is not UTF-8 text"),
+    ("seed_mean a folder", SEED_MEAN, "critical_fit", a_folder, f"{SEED_MEAN}: is a folder"),
+    ("critical.csv without a column", CRITICAL, "critical_report", drop_last_column,
+     f"{CRITICAL}: columns must be problem, kappa,"),
+    ("critical.csv cut mid-row", CRITICAL, "critical_report", cut_mid_row, f"{CRITICAL}: ends mid-line"),
+    ("critical.csv short row", CRITICAL, "critical_report", keep_lines(lambda ls: [*ls, "kappa_10,10\n"]),
+     f"{CRITICAL}: line 4 has 2 fields, the header 26"),
+    ("critical.csv text b_crit", CRITICAL, "critical_report", line_edit(2, 7, "big"),
+     f"{CRITICAL}: line 2, column b_crit must be a number, got 'big'"),
+    ("critical.csv not utf-8", CRITICAL, "critical_report", lambda p: p.write_bytes(b"\xff" + p.read_bytes()),
+     f"{CRITICAL}: is damaged"),
+    ("critical.csv in the course report", CRITICAL, "report", drop_last_column,
+     f"{CRITICAL}: columns must be problem, kappa,"),
+    ("critical steps.csv header only", "reports/critical/steps.csv", "critical_report", HEADER_ONLY,
+     "reports/critical/steps.csv: has a header but no rows"),
+    ("sensitivity.csv empty variant", "reports/critical/sensitivity.csv", "critical_report",
+     line_edit(2, 3, ""), "reports/critical/sensitivity.csv: line 2, column variant must not be empty"),
 ]  # fmt: skip
 
 
@@ -340,3 +404,109 @@ def test_the_undamaged_project_passes_every_reader(built, tmp_path):
     shutil.copytree(built, project)
     result = run_stage(project, "report")
     assert result.returncode == 0, result.stderr
+
+
+# --- Data nothing can learn from, and values that would become two spellings of one path -------
+
+
+def relabel_train(path):
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(ln.replace(",1,train", ",0,train") for ln in lines))
+
+
+def two_train_rows(path):
+    """One train row of each class, and the test rows."""
+    lines = path.read_text().splitlines(keepends=True)
+    train = [next(ln for ln in lines if ln.endswith(f",{label},train\n")) for label in (0, 1)]
+    path.write_text("".join(lines[:1] + train + [ln for ln in lines if ln.endswith(",test\n")]))
+
+
+NOTHING_TO_LEARN = [
+    # (id, damage to data/blobs.csv or None, params changes, stage and args, message)
+    ("one class in the file", relabel_train, {}, ("train", "--batch-size", "1"),
+     "data/blobs.csv: every train row has label 0"),
+    ("train split of 2 rows at B=150", two_train_rows, {}, ("train", "--batch-size", "150"),
+     "data/blobs.csv: has 2 train and 50 test rows, params.yaml's data gives 150 and 50"),
+    ("features of 1e308", line_edit(6, 0, "1e308"), {}, ("noise",),
+     "data/blobs.csv: line 6: features must be at most 1e+12 in size"),
+    ("means of 1e308", None, {"data.means": [[1e308, 2.0], [1e308, -2.0]]}, ("generate",),
+     "params.yaml: data.means.0.0 must be less than or equal to 1000000"),
+    ("std of 1e300", None, {"data.std": 1e300}, ("generate",),
+     "params.yaml: data.std must be less than or equal to 1000000"),
+    ("a split with one class", None,
+     {"data.n_per_class": 1, "data.test_fraction": 0.5, "study.batch_sizes": [1], "baseline.batch_size": 1},
+     ("generate",), "params.yaml: data.seed 0 puts only label 1 in the train split of 1 rows"),
+    ("deltas alike to 10 digits", None, {"critical.deltas": [0.1, 0.1 + 1e-13]}, ("generate",),
+     "params.yaml: critical.deltas must differ in their first 10 significant digits"),
+    ("critical B as 4.0", None, {"critical.batch_sizes": [4.0, 16]}, ("generate",),
+     "params.yaml: critical.batch_sizes.0 must be a valid integer, got 4.0"),
+    ("critical B as '4'", None, {"critical.batch_sizes": ["4", 16]}, ("generate",),
+     "params.yaml: critical.batch_sizes.0 must be a valid integer, got '4'"),
+    ("study B as 4.0", None, {"study.batch_sizes": [1, 4.0]}, ("generate",),
+     "params.yaml: study.batch_sizes.1 must be a valid integer, got 4.0"),
+    ("study B as '4'", None, {"study.batch_sizes": ["4"]}, ("generate",),
+     "params.yaml: study.batch_sizes.0 must be a valid integer, got '4'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("how", "changes", "stage", "message"),
+    [c[1:] for c in NOTHING_TO_LEARN],
+    ids=[c[0] for c in NOTHING_TO_LEARN],
+)
+def test_data_nothing_can_learn_from_is_refused_up_front(project, how, changes, stage, message):
+    """Refused before anything is computed, in one line; paths and lookups have one spelling."""
+    if how is not None:
+        how(project / "data/blobs.csv")
+    if changes:
+        params = yaml.safe_load((project / "params.yaml").read_text())
+        for key, value in changes.items():
+            set_key(params, key, value)
+        write_params(project, params)
+    if stage[0] == "noise":  # it reads the Task 2 weights too: any will do
+        _io.write_json(project / "runs/baseline/weights.json", {"A": [[0.0, 0.0]], "b": [0.0]})
+    before = snapshot(project)
+    assert_refused(run_stage(project, *stage), message, project, before)
+
+
+def test_make_compare_hides_failed_experiments():
+    """`dvc exp show` lists a failed experiment with its baseline's numbers unless told not to."""
+    shown = subprocess.run(["make", "-s", "-n", "compare"], cwd=ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    command = shown.stdout.strip().splitlines()[-1]
+    assert "dvc exp show" in command and "--hide-failed" in command.split()
+    help_text = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--help"], capture_output=True, text=True
+    )
+    assert "--hide-failed" in help_text.stdout  # the pinned DVC has the option
+
+
+def lock_entry(name: str, cmd: str) -> str:
+    return f"  {name}:\n    cmd: {cmd}\n    outs:\n    - path: out/{name}\n      md5: 0123\n      size: 1\n"
+
+
+def test_prune_drops_lock_entries_of_stages_the_pipeline_no_longer_defines(project):
+    """DVC keeps a lock entry after its stage leaves the grid; prune removes it, byte for byte."""
+    (project / ".dvc").mkdir()  # what `dvc init --no-scm` writes that `dvc stage list` needs
+    (project / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
+    for name in ("dvc.yaml", "critical/dvc.yaml"):
+        (project / name).parent.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, project / name)
+    kept_root = lock_entry("generate", "gen") + lock_entry("train@1", "t 1")
+    kept_critical = lock_entry("critical_train@kappa_1-4", "c 1 4") + lock_entry("critical_fit", "fit")
+    (project / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n" + lock_entry("generate", "gen") + lock_entry("train@3", "t 3")
+        + lock_entry("train@1", "t 1") + lock_entry("train@7", "t 7")
+    )  # fmt: skip
+    (project / "critical" / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n" + lock_entry("critical_train@0.5-4", "rho") + kept_critical
+        + lock_entry("critical_train@kappa_7-4", "c 7 4")
+    )  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "batchgraph.cli.prune"], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (project / "dvc.lock").read_text() == "schema: '2.0'\nstages:\n" + kept_root
+    assert (project / "critical" / "dvc.lock").read_text() == "schema: '2.0'\nstages:\n" + kept_critical
+    for name in ("train@3", "train@7", "critical_train@0.5-4", "critical_train@kappa_7-4"):
+        assert f"entry {name}" in result.stdout

@@ -40,8 +40,12 @@ def _distinct_means(means: list[list[float]]) -> list[list[float]]:
 Finite = Field(allow_inf_nan=False)
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0)]
+# Class means and spread up to a million: the generated features then stay far inside the data
+# reader's limit (core.io.FEATURE_LIMIT), where gradients and their variances are finite.
+DATA_SCALE = 1e6
+Coordinate = Annotated[float, Field(ge=-DATA_SCALE, le=DATA_SCALE, allow_inf_nan=False)]
 # The study's data, figures and decision boundary are in the plane: two features.
-Point = Annotated[list[Annotated[float, Finite]], Field(min_length=2, max_length=2)]
+Point = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
 
 
 class Section(BaseModel):
@@ -51,7 +55,7 @@ class Section(BaseModel):
 class DataParams(Section):
     n_per_class: PositiveInt
     means: Annotated[list[Point], Field(min_length=2, max_length=2), AfterValidator(_distinct_means)]
-    std: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    std: Annotated[float, Field(gt=0, le=DATA_SCALE, allow_inf_nan=False)]
     test_fraction: Annotated[float, Field(gt=0, lt=1)]
     seed: Seed
 
@@ -62,6 +66,11 @@ class DataParams(Section):
     @property
     def n_train(self) -> int:
         return 2 * self.n_per_class - self.n_test
+
+    @property
+    def splits(self) -> tuple[int, int]:
+        """(train rows, test rows) of the generated data."""
+        return self.n_train, self.n_test
 
 
 class ModelParams(Section):
@@ -103,12 +112,27 @@ class NoiseParams(Section):
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
+# A learning-rate grid's ends lie within [LR_MIN, LR_MAX]: a factor 2^80 from end to end, far wider
+# than any study needs, and its rates, their ratios and a diverging run's loss stay finite floats.
+LR_MIN, LR_MAX = 1e-12, 1e12
+
+
+def _in_lr_range(x: float) -> float:
+    if not LR_MIN <= x <= LR_MAX:
+        raise ValueError(f"must lie in [{LR_MIN:g}, {LR_MAX:g}], got {x!r}")
+    return x
+
+
+GridEnd = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_in_lr_range)]
+
+
 class LrGrid(Section):
     """Learning rates start·2^(i/per_octave), i = 0, 1, …, up to stop: a log-spaced grid."""
 
-    start: Positive
-    stop: Positive
-    per_octave: PositiveInt
+    start: GridEnd
+    stop: GridEnd
+    # At most 16 rates an octave: neighbours then differ by 4 %, distinct at the tables' 10 digits.
+    per_octave: Annotated[int, Field(ge=1, le=16)]
 
     @model_validator(mode="after")
     def _ordered(self) -> LrGrid:
@@ -132,6 +156,14 @@ class StepsParams(Section):
     ]
     seeds: Annotated[list[Seed], Field(min_length=1), AfterValidator(_unique)]
     tuned_lrs: LrGrid
+
+
+def _distinct_as_written(values: list) -> list:
+    """The run files write each δ with 10 significant digits: two that print alike would be one."""
+    written = [f"{v:.10g}" for v in values]
+    if len(set(written)) != len(written):
+        raise ValueError(f"must differ in their first 10 significant digits, got {values}")
+    return values
 
 
 def _ascending(values: list) -> list:
@@ -175,6 +207,7 @@ class CriticalParams(Section):
         list[Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]],
         Field(min_length=1),
         AfterValidator(_unique),
+        AfterValidator(_distinct_as_written),
     ]
     init: Literal["random", "zeros"]
     max_steps: PositiveInt

@@ -28,6 +28,20 @@ class DataError(UserError):
     """A missing or damaged input file; the message names the file and what is wrong."""
 
 
+class OutputError(UserError):
+    """An output that cannot be written (a read-only folder, a full disk); nothing was changed."""
+
+
+# Features beyond this magnitude make gradients and their variances overflow (1e308 gives a
+# noise table of NaN) long before anything is learnt; generated data stays far inside it.
+FEATURE_LIMIT = 1e12
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc)
+    return OutputError(f"{path}: cannot be written ({reason}); the previous output was left as it was")
+
+
 def main_guard(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; a user-caused error becomes one line on stderr and exit status 1
     (2 for a bad command-line argument, as argparse gives)."""
@@ -63,15 +77,20 @@ def write_text(path: str | Path, text: str) -> None:
     mkstemp creates the file 0600; it gets the mode any new file would (0644 under umask 022).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
         raise
 
 
@@ -83,11 +102,17 @@ def write_dir(path: str | Path, files: dict[str, str | bytes]) -> None:
     """Replace the directory ``path`` with exactly ``files``, all at once.
 
     The files are written into a temporary sibling which is then swapped in, so an
-    interrupted stage leaves the old directory (or none), never a mix of old and new.
+    interrupted stage leaves the old directory (or none), never a mix of old and new. A
+    symlinked ``path`` keeps its link: the folder it points to is the one replaced.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    if path.is_symlink():
+        path = path.resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     old = path.with_name(f".{path.name}.old")
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700, not what a new folder gets
@@ -103,10 +128,12 @@ def write_dir(path: str | Path, files: dict[str, str | bytes]) -> None:
             path.rename(old)
         tmp.rename(path)
         shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not path.exists():
             old.rename(path)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
         raise
 
 
@@ -128,8 +155,11 @@ def dataset_csv(data: Dataset) -> str:
     return csv_text(header, rows)
 
 
-def read_dataset(path: str | Path) -> Dataset:
-    """Read and check the data CSV; a DataError names the file, the line and what is wrong."""
+def read_dataset(path: str | Path, rows: tuple[int, int] | None = None) -> Dataset:
+    """Read and check the data CSV; a DataError names the file, the line and what is wrong.
+
+    ``rows`` = (train, test), the split sizes params.yaml's ``data`` gives: a file of other sizes is
+    stale or damaged (a train split smaller than a batch size would train on short batches)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -163,6 +193,10 @@ def read_dataset(path: str | Path) -> Dataset:
             raise DataError(f"{path}: line {number}: features must be numbers, got {xs}") from None
         if not all(map(math.isfinite, x)):
             raise DataError(f"{path}: line {number}: features must be finite, got {xs}")
+        if max(map(abs, x)) > FEATURE_LIMIT:
+            raise DataError(
+                f"{path}: line {number}: features must be at most {FEATURE_LIMIT:g} in size, got {xs}"
+            )
         if label not in ("0", "1"):
             raise DataError(f"{path}: line {number}: label must be 0 or 1, got {label!r}")
         if split not in SPLITS:
@@ -172,6 +206,17 @@ def read_dataset(path: str | Path) -> Dataset:
     for split in SPLITS:
         if not features[split]:
             raise DataError(f"{path}: has no {split} rows; the file is truncated or damaged")
+    if len(set(labels["train"])) < 2:
+        only = int(labels["train"][0])
+        raise DataError(
+            f"{path}: every train row has label {only}; logistic regression needs both classes to learn"
+        )
+    counts = tuple(len(features[split]) for split in SPLITS)
+    if rows is not None and counts != tuple(rows):
+        raise DataError(
+            f"{path}: has {counts[0]} train and {counts[1]} test rows, params.yaml's data gives "
+            f"{rows[0]} and {rows[1]}; the file is stale or damaged, run `dvc repro generate`"
+        )
     return Dataset(
         np.array(features["train"]),
         np.array(labels["train"]),

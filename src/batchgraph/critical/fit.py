@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The tables' columns live in core, where the reports that read the tables back find them too.
+from ..core.columns import CONVERGENCE_COLUMNS, CRITICAL_COLUMNS, SENSITIVITY_COLUMNS, STEPS_COLUMNS  # noqa: F401
 from . import measure, predictors
 
 REGIMES = ("constant", "optimal")
@@ -25,19 +27,6 @@ LEVEL = 0.95
 # only ~88 % at 95 % for a seed median, which is not a smooth statistic (test_critical_measure.py).
 INTERVAL = "symmetric"
 
-STEPS_COLUMNS = [
-    "problem", "regime", "delta", "batch_size", "steps", "steps_lo", "steps_hi", "steps_seed_mean",
-    "examples", "best_lr", "best_lr_at_edge",
-]  # fmt: skip
-CRITICAL_COLUMNS = [
-    "problem", "kappa", "regime", "delta", "target_loss", "s_min", "e_min", "b_crit", "b_crit_lo",
-    "b_crit_hi", "small_s_min", "halving_inside", "b_crit_seed_mean", "b_simple", "b_noise",
-    "b_noise_path", "b_nqm", "b_crit_over_b_simple", "b_crit_over_b_noise", "b_crit_over_b_noise_path",
-    "b_crit_over_b_nqm", "lr_large_batch",
-    "fit_residual", "fit_points", "unreached_batch_sizes", "edge_batch_sizes",
-]  # fmt: skip
-CONVERGENCE_COLUMNS = ["problem", "regime", "delta", "seeds", "b_crit", "b_crit_lo", "b_crit_hi"]
-SENSITIVITY_COLUMNS = ["problem", "regime", "delta", "variant", "b_crit", "inside_interval"]
 VARIANTS = {
     "per-run median (headline)": "the fractional first passage of each seed, median over seeds",
     "seed-mean criterion": "the first passage of the mean over seeds of the loss",

@@ -382,14 +382,25 @@ def sensitivity_sentence(t: CriticalTables) -> str:
     s = s[s["variant"] != "per-run median (headline)"]
     if not len(s):
         return ""
-    outside = s[s["inside_interval"] == 0]
-    text = (
-        f"Of {len(s)} (problem, variant) values, {len(s) - len(outside)} fall inside the headline interval."
-    )
-    if len(outside):
-        where = "; ".join(f"{r['problem']}: {r['variant']}" for _, r in outside.iterrows())
-        text += f" Outside it: {where}."
-    return text
+    # A value without a fit, or a problem without a headline interval, is neither inside nor outside.
+    head = t.cells("constant", t.headline_delta())
+    bounded = head[np.isfinite(head["b_crit_lo"]) & np.isfinite(head["b_crit_hi"])]["problem"]
+    compared = np.isfinite(s["b_crit"]) & s["problem"].isin(set(bounded))
+    kept, rest = s[compared], s[~compared]
+    texts = []
+    if len(kept):
+        outside = kept[kept["inside_interval"] == 0]
+        texts.append(
+            f"Of {len(kept)} (problem, variant) values, {len(kept) - len(outside)} fall inside the headline "
+            f"interval."
+        )
+        if len(outside):
+            where = "; ".join(f"{r['problem']}: {r['variant']}" for _, r in outside.iterrows())
+            texts.append(f"Outside it: {where}.")
+    if len(rest):
+        where = "; ".join(f"{r['problem']}: {r['variant']}" for _, r in rest.iterrows())
+        texts.append(f"Not compared, for no fit or no headline interval: {where}.")
+    return " ".join(texts)
 
 
 def critical_page(t: CriticalTables, figure_dir: str = "figures") -> str:

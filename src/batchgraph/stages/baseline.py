@@ -14,7 +14,7 @@ def main(argv=None) -> None:
     parser = StageParser("baseline", __doc__, "--data", "--out", data="the data CSV", out="the run folder")
     args, params = parser.parse(argv)
     base, model = params.baseline, params.model
-    data = read_dataset(args.data)
+    data = read_dataset(args.data, params.data.splits)
     history = fit(
         data,
         batch_size=base.batch_size,

@@ -26,12 +26,23 @@ def _rows(path: Path, columns) -> list[dict]:
         raise DataError(f"{path}: is a folder, not a CSV file; remove it and run `dvc repro`") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: is not UTF-8 text; remove it and run `dvc repro`") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror}); re-run it") from None
+    if text and not text.endswith("\n"):  # a cut "12.5" would still read as the number 12
+        raise DataError(f"{path}: ends mid-line; the file is truncated, re-run it")
     reader = csv.DictReader(text.splitlines())
-    if tuple(reader.fieldnames or ()) != columns:
-        raise DataError(
-            f"{path}: must have the columns {', '.join(columns)}, got {reader.fieldnames}; re-run it"
-        )
-    return list(reader)
+    try:
+        if tuple(reader.fieldnames or ()) != columns:
+            raise DataError(
+                f"{path}: must have the columns {', '.join(columns)}, got {reader.fieldnames}; re-run it"
+            )
+        rows = list(reader)
+    except csv.Error as exc:  # a NUL byte, a field over csv.field_size_limit()
+        raise DataError(f"{path}: line {reader.line_num}: {exc}; the file is damaged, re-run it") from None
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise DataError(f"{path}: line {number} does not have the {len(columns)} fields; re-run it")
+    return rows
 
 
 def _number(path, row, key) -> float:
@@ -41,6 +52,8 @@ def _number(path, row, key) -> float:
         raise DataError(f"{path}: {key} must be a number, got {row[key]!r}; re-run it") from None
     if key == "steps" and value < 0:
         raise DataError(f"{path}: steps must be ≥ 0 or nan, got {row[key]}; re-run it")
+    if key in ("lr", "delta") and value <= 0:
+        raise DataError(f"{path}: {key} must be > 0 (or nan for the lr), got {row[key]}; re-run it")
     return value
 
 
@@ -59,11 +72,14 @@ def read_cell(folder: Path, regime: str, deltas, seeds):
         table[key] = _number(path, row, "steps")
     lrs = sorted({lr for _, lr, _ in table}, key=lambda v: (v is None, v or 0.0))
     mean_path = folder / "seed_mean.csv"
-    means = {
-        (_number(mean_path, r, "delta"), _lr(mean_path, r)): _number(mean_path, r, "steps")
-        for r in _rows(mean_path, SEED_MEAN_COLUMNS)
-        if r["regime"] == regime
-    }
+    means: dict = {}
+    for row in _rows(mean_path, SEED_MEAN_COLUMNS):
+        if row["regime"] != regime:
+            continue
+        key = (_number(mean_path, row, "delta"), _lr(mean_path, row))
+        if key in means:
+            raise DataError(f"{mean_path}: the row {regime}, {row['delta']}, {row['lr']} repeats; re-run it")
+        means[key] = _number(mean_path, row, "steps")
     try:
         P = np.array([[[table[(float(fmt(d)), lr, str(s))] for lr in lrs] for s in seeds] for d in deltas])
         M = np.array([[means[(float(fmt(d)), lr)] for lr in lrs] for d in deltas])

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core.io import write_dir, write_text
 from ..core.stage import StageParser
 from ..report.critical import CriticalTables, critical_figures, critical_page, png
-from ..tables.summary import read_csv
+from ..tables.summary import CONVERGENCE, CRITICAL, CRITICAL_STEPS, SENSITIVITY, read_csv
 
 
 def main(argv=None) -> None:
@@ -19,9 +19,9 @@ def main(argv=None) -> None:
     )  # fmt: skip
     args, _ = parser.parse(argv)
     tables, out = Path(args.tables), Path(args.out)
-    t = CriticalTables(
-        *(read_csv(tables / f"{n}.csv") for n in ("critical", "steps", "convergence", "sensitivity"))
-    )
+    contracts = {"critical": CRITICAL, "steps": CRITICAL_STEPS, "convergence": CONVERGENCE,
+                 "sensitivity": SENSITIVITY}  # fmt: skip
+    t = CriticalTables(*(read_csv(tables / f"{n}.csv", c) for n, c in contracts.items()))
     figures = critical_figures(t)
     write_dir(out / "figures", {name: png(f) for name, f in figures.items()})
     write_text(out / "report.md", critical_page(t))

@@ -14,7 +14,7 @@ def main(argv=None) -> None:
         data="the data CSV", weights="the Task 2 run's weights.json", out="the CSV to write",
     )  # fmt: skip
     args, params = parser.parse(argv)
-    data = read_dataset(args.data)
+    data = read_dataset(args.data, params.data.splits)
     trained = read_weights(args.weights, data.X_train.shape[1])
     rows = noise_rows(params, data, trained["A"], trained["b"])
     write_text(args.out, csv_text(NOISE_HEADER, rows))

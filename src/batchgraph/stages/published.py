@@ -12,7 +12,7 @@ from ..study.runs import final_metrics, history_csv, train_study
 def main(argv=None) -> None:
     parser = StageParser("published", __doc__, "--data", "--out", data="the data CSV", out="the run folder")
     args, params = parser.parse(argv)
-    data = read_dataset(args.data)
+    data = read_dataset(args.data, params.data.splits)
     parts, metrics = [], {}
     for B in params.study.batch_sizes:
         history = train_study(params, data, B, lr_scaling="inverse")

@@ -10,7 +10,7 @@ from ..core.io import read_dataset, read_metrics, read_weights, write_dir, write
 from ..core.stage import StageParser
 from ..report import figures as fig
 from ..report.writeup import build_results, render_report
-from ..tables.summary import CURVES, NOISE, STEPS, SUMMARY, read_csv, read_history
+from ..tables.summary import CRITICAL, CURVES, NOISE, STEPS, SUMMARY, read_csv, read_history
 
 
 def main(argv=None) -> None:
@@ -21,7 +21,7 @@ def main(argv=None) -> None:
     )  # fmt: skip
     parser.add_argument("--critical", help="the critical-batch study's table, for its section")
     args, params = parser.parse(argv)
-    data = read_dataset(args.data)
+    data = read_dataset(args.data, params.data.splits)
     tables, baseline, out = Path(args.tables), Path(args.baseline), Path(args.out)
     summary = read_csv(tables / "summary.csv", SUMMARY)
     curves = read_csv(tables / "curves.csv", CURVES)
@@ -37,7 +37,7 @@ def main(argv=None) -> None:
     )
     weights = read_weights(baseline / "weights.json", data.X_train.shape[1])
     A, b = np.array(weights["A"]), np.array(weights["b"])
-    critical = read_csv(args.critical) if args.critical else None
+    critical = read_csv(args.critical, CRITICAL) if args.critical else None
     results = build_results(
         params, data, summary=summary, curves=curves, published=published, baseline=base_metrics,
         baseline_history=base_history, baseline_weights=(A, b), noise=noise, steps=steps,

@@ -11,5 +11,7 @@ from ..study.measure import STEPS_HEADER, steps_rows
 def main(argv=None) -> None:
     parser = StageParser("steps", __doc__, "--data", "--out", data="the data CSV", out="the CSV to write")
     args, params = parser.parse(argv)
-    rows = steps_rows(params, read_dataset(args.data), log=lambda line: print(line, flush=True))
+    rows = steps_rows(
+        params, read_dataset(args.data, params.data.splits), log=lambda line: print(line, flush=True)
+    )
     write_text(args.out, csv_text(STEPS_HEADER, rows))

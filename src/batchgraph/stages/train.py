@@ -14,7 +14,7 @@ def main(argv=None) -> None:
     B = args.batch_size
     if B not in params.study.batch_sizes:
         parser.refuse(f"--batch-size {B} is not in study.batch_sizes {params.study.batch_sizes}")
-    history = train_study(params, read_dataset(args.data), B)
+    history = train_study(params, read_dataset(args.data, params.data.splits), B)
     write_dir(args.out, run_files(history))
     metrics = final_metrics(history)
     print(

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..core.columns import HISTORY_COLUMNS, HISTORY_HEADER, NOISE_COLUMNS
+from ..core.columns import (
+    CONVERGENCE_COLUMNS,
+    CRITICAL_COLUMNS,
+    HISTORY_COLUMNS,
+    HISTORY_HEADER,
+    NOISE_COLUMNS,
+    SENSITIVITY_COLUMNS,
+    STEPS_COLUMNS,
+)
 from ..core.io import DataError, read_metrics, rounded
 
 FLOAT_FORMAT = "%.6g"
@@ -29,7 +38,8 @@ PUBLISHED_LOSSES = {
 METRICS = list(HISTORY_COLUMNS)
 
 # The contracts of the tables the stages write and read back: (columns, text columns, integer
-# columns); every other column holds numbers, NaN allowed (a diverged run, a std of one seed).
+# columns[, free columns]); every other column holds numbers, NaN allowed (a diverged run, a std
+# of one seed). A free column is read as it is (the critical table's lists of batch sizes, often empty).
 SUMMARY = (
     [
         "batch_size",
@@ -64,6 +74,16 @@ STEPS = (
     ("lr_scaling",),
     ("batch_size", "reached", "seeds"),
 )
+# reports/critical/
+CRITICAL = (
+    CRITICAL_COLUMNS,
+    ("problem", "regime"),
+    ("small_s_min", "halving_inside", "fit_points"),
+    ("unreached_batch_sizes", "edge_batch_sizes"),
+)
+CRITICAL_STEPS = (STEPS_COLUMNS, ("problem", "regime"), ("batch_size", "best_lr_at_edge"))
+CONVERGENCE = (CONVERGENCE_COLUMNS, ("problem", "regime"), ("seeds",))
+SENSITIVITY = (SENSITIVITY_COLUMNS, ("problem", "regime", "variant"), ("inside_interval",))
 
 
 def final_epoch(history: pd.DataFrame) -> pd.DataFrame:
@@ -135,16 +155,21 @@ def read_csv(path: str | Path, contract=None) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        table = pd.read_csv(path)
+        content = path.read_text(encoding="utf-8")
+        table = pd.read_csv(io.StringIO(content))
     except FileNotFoundError:
         raise DataError(f"{path}: not found; run `dvc repro` to compute it") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: is damaged ({str(exc).strip().splitlines()[0]})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not content.endswith("\n"):  # cut mid-row: "12.5" would read as 12, a cut row as NaN
+        raise DataError(f"{path}: ends mid-line; the file is truncated, run `dvc repro`")
+    _check_row_lengths(path, content)
     if contract is None:
         return table
-    columns, text, integers = contract
+    columns, text, integers, *free = contract
+    free = free[0] if free else ()
     if list(table.columns) != list(columns):
         raise DataError(
             f"{path}: columns must be {', '.join(columns)}, got {', '.join(map(str, table.columns))}"
@@ -154,6 +179,8 @@ def read_csv(path: str | Path, contract=None) -> pd.DataFrame:
     limit = csv.field_size_limit()
     for column in columns:
         values = table[column]
+        if column in free:
+            continue
         if pd.api.types.is_numeric_dtype(values) and column not in text:
             numbers = values
         else:
@@ -172,6 +199,21 @@ def read_csv(path: str | Path, contract=None) -> pd.DataFrame:
             _refuse(path, ~whole, column, "must be a whole number, got {value!r}", values)
             table[column] = numbers.astype(np.int64)
     return table
+
+
+def _check_row_lengths(path: Path, content: str) -> None:
+    """DataError for the first line with fewer fields than the header (pandas fills them with NaN)."""
+    reader = csv.reader(io.StringIO(content))
+    try:
+        width = len(next(reader, []))
+        for row in reader:
+            if row and len(row) < width:
+                raise DataError(
+                    f"{path}: line {reader.line_num} has {len(row)} fields, the header {width}; "
+                    f"the file is damaged, run `dvc repro`"
+                )
+    except csv.Error:  # a field over the limit, a NUL byte: the column checks name it
+        return
 
 
 def _refuse(path, bad: pd.Series, column: str, message: str, values: pd.Series | None = None) -> None:
