@@ -136,7 +136,7 @@ def assert_refused(result: subprocess.CompletedProcess, message: str, folder: Pa
 
 # The stages of dvc.yaml that compute something other stages read (their outputs are DVC-cached).
 COMPUTING = re.compile(
-    r"^(generate|baseline|train@\d+|published|noise|steps|critical/dvc.yaml:critical_train@.+)$"
+    r"^(validate|generate|baseline|train@\d+|published|noise|steps|critical/dvc.yaml:critical_train@.+)$"
 )
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from helpers import COMPUTING, OUTPUTS, ROOT, clone, copy_worktree, dvc, ran, restored, snapshot
+from helpers import COMPUTING, OUTPUTS, ROOT, clone, copy_worktree, dvc, ran, restored, sh, snapshot
 
 pytestmark = pytest.mark.slow
 TABLES = ("reports",)
@@ -124,6 +124,37 @@ def test_after_a_failed_stage_repro_restores_the_last_good_outputs(repo):
     log = dvc(repo, "repro").stdout
     assert not {s for s in ran(log) if COMPUTING.match(s)}, log
     assert dvc(repo, "status", "-q", check=False).returncode == 0
+    assert snapshot(repo, OUTPUTS) == before
+
+
+# Values DVC interpolates into a stage's output path and command before any stage can look at them.
+HOSTILE = ["x/../../victim", "1$(touch pwned)"]
+
+
+@pytest.mark.parametrize("path", ["repro", "exp run"])
+@pytest.mark.parametrize("entry", HOSTILE)
+def test_a_refused_batch_size_stops_dvc_before_it_removes_or_runs_anything(repo, entry, path):
+    """The `validate` stage, upstream of every other, refuses the value before DVC removes
+    `runs/bs_<entry>` (here the user's own `victim/`) or runs a command holding it."""
+    (repo / "victim").mkdir()
+    (repo / "victim" / "keep.txt").write_text("mine\n")
+    before = snapshot(repo, OUTPUTS)
+    if path == "repro":
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["study"]["batch_sizes"].append(entry)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        result = dvc(repo, "repro", check=False)
+    else:
+        result = dvc(repo, "exp", "run", "-S", f"study.batch_sizes=[1,'{entry}']", check=False)
+    assert result.returncode != 0
+    assert "study.batch_sizes" in result.stderr + result.stdout, result.stderr
+    assert ran(result.stdout) <= {"validate"}, result.stdout
+    assert (repo / "victim" / "keep.txt").read_text() == "mine\n"
+    assert not (repo / "pwned").exists()
+    # only the validation stage's own output is gone, and the committed params bring it back
+    assert snapshot(repo, OUTPUTS).items() <= before.items()
+    sh(repo, "git", "checkout", "--", ".")
+    dvc(repo, "repro")
     assert snapshot(repo, OUTPUTS) == before
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 STAGES = (
+    "validate",
     "generate",
     "baseline",
     "train",
