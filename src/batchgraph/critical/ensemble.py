@@ -129,6 +129,34 @@ def _ensemble_graph(W0, b0, n_l: int):
     return graph, x, y, A, b
 
 
+class _Members:
+    """What both trainers train: every (seed, lr) member from its seed's start, the ensemble graph,
+    SGD at ``lrs`` (S, L), each seed's minibatch stream and the first-passage tracker."""
+
+    def __init__(self, problem, batch_size: int, seeds, lrs: np.ndarray, targets, diverge_loss, init):
+        self.problem = problem
+        self.W0, self.b0 = initial_weights(problem, seeds, init)
+        self.graph, self.x, self.y, self.A, self.b = _ensemble_graph(self.W0, self.b0, lrs.shape[1])
+        self.opt = SGD([self.A, self.b], lrs)
+        self.stream = Stream(problem, seeds, batch_size)
+        self.tracker = PassageTracker(targets, lrs.shape, diverge_loss)
+        self.done = _Done(self.tracker)
+        self.ones = np.ones(lrs.shape)
+
+    def update(self, t: int) -> None:
+        """One minibatch step of every member: forward, backward, the problem's ridge, SGD."""
+        X, Y = self.stream.next()
+        self.graph.forward({self.x: X[:, None], self.y: Y[:, None, :, None]})
+        self.graph.backward(self.ones)
+        if self.problem.ridge:  # the problem's ½λ|w|² (weight decay on w, not b)
+            self.A.grad = self.A.grad + self.problem.ridge * self.A.value
+        self.opt.step()
+
+    def reset(self, s, l) -> None:
+        """Members (s, l) back to their initial weights, so a diverged member's NaN cannot spread."""
+        self.A.value[s, l, 0], self.b.value[s, l, 0] = self.W0[s], self.b0[s]
+
+
 def train_pass(
     problem,
     batch_size: int,
@@ -149,34 +177,25 @@ def train_pass(
     """
     lrs = np.asarray(lrs, dtype=np.float64)
     n_s, n_l, d = len(seeds), len(lrs), problem.dim
-    W0, b0 = initial_weights(problem, seeds, init)
-    graph, x, y, A, b = _ensemble_graph(W0, b0, n_l)
-    opt = SGD([A, b], np.repeat(lrs[None], n_s, axis=0))
-    stream = Stream(problem, seeds, batch_size)
-    tracker = PassageTracker(targets, (n_s, n_l), diverge_loss)
+    m = _Members(problem, batch_size, seeds, np.repeat(lrs[None], n_s, axis=0), targets, diverge_loss, init)
     trained = np.ones(n_l, dtype=bool)  # lrs still trained; a stopped one keeps its last losses
-    done = _Done(tracker)
     losses = np.empty((n_s, n_l))
-    ones = np.ones((n_s, n_l))
 
     def evaluate(t):
         cols = np.nonzero(trained)[0]
-        W, c = A.value[:, cols].reshape(-1, d), b.value[:, cols].reshape(-1)
+        W, c = m.A.value[:, cols].reshape(-1, d), m.b.value[:, cols].reshape(-1)
         losses[:, cols] = problem.loss(W, c).reshape(n_s, len(cols))
-        alive = tracker.update(t, losses)
+        alive = m.tracker.update(t, losses)
         dead = ~alive & trained[None]
-        if dead.any():  # back to the initial weights, so a diverged member's NaN cannot spread
+        if dead.any():
             s, l = np.nonzero(dead)
-            A.value[s, l, 0], b.value[s, l, 0] = W0[s], b0[s]
+            m.reset(s, l)
             losses[s, l] = np.inf
         trained[(~alive).sum(axis=0) * 2 > n_s] = False
 
-    def update(t):
-        _sgd_update(problem, graph, x, y, A, stream, ones, opt)
-
-    t = _loop(update, evaluate, lambda: not trained.any() or done(), max_steps,
+    t = _loop(m.update, evaluate, lambda: not trained.any() or m.done(), max_steps,
               progress and (lambda t: progress(t, int(trained.sum()))))  # fmt: skip
-    return Pass(lrs, tracker.passages, tracker.mean_passages, tracker.diverged_at, t)
+    return Pass(lrs, m.tracker.passages, m.tracker.mean_passages, m.tracker.diverged_at, t)
 
 
 def train_optimal(
@@ -191,39 +210,20 @@ def train_optimal(
 ) -> Pass:
     """McCandlish's noise-optimal step for every seed (one member each) until every target is reached."""
     n_s, d = len(seeds), problem.dim
-    W0, b0 = initial_weights(problem, seeds, init)
-    graph, x, y, A, b = _ensemble_graph(W0, b0, 1)
-    opt = SGD([A, b], np.zeros((n_s, 1)))
-    stream = Stream(problem, seeds, batch_size)
-    tracker = PassageTracker(targets, (n_s, 1), diverge_loss)
-    ones = np.ones((n_s, 1))
-    done = _Done(tracker)
+    m = _Members(problem, batch_size, seeds, np.zeros((n_s, 1)), targets, diverge_loss, init)
+    alive = np.ones(n_s, dtype=bool)
 
     def evaluate(t):
-        W, c = A.value.reshape(n_s, d), b.value.reshape(n_s)
-        alive[:] = tracker.update(t, problem.loss(W, c).reshape(n_s, 1))[:, 0]
-        A.value[~alive, 0, 0], b.value[~alive, 0, 0] = W0[~alive], b0[~alive]
+        W, c = m.A.value.reshape(n_s, d), m.b.value.reshape(n_s)
+        alive[:] = m.tracker.update(t, problem.loss(W, c).reshape(n_s, 1))[:, 0]
+        m.reset(~alive, 0)
         # The step is recomputed at every evaluation (between two, the weights move by well under
         # a percent: DENSE_STEPS).
-        opt.lr = np.where(alive, noise_optimal_step(problem.step_stats(W, c), batch_size), 0.0)[:, None]
+        m.opt.lr = np.where(alive, noise_optimal_step(problem.step_stats(W, c), batch_size), 0.0)[:, None]
 
-    def update(t):
-        _sgd_update(problem, graph, x, y, A, stream, ones, opt)
-
-    alive = np.ones(n_s, dtype=bool)
-    t = _loop(update, evaluate, lambda: not alive.any() or done(), max_steps,
+    t = _loop(m.update, evaluate, lambda: not alive.any() or m.done(), max_steps,
               progress and (lambda t: progress(t, int(alive.sum()))))  # fmt: skip
-    return Pass(np.array([np.nan]), tracker.passages, tracker.mean_passages, tracker.diverged_at, t)
-
-
-def _sgd_update(problem, graph, x, y, A, stream, ones, opt) -> None:
-    """One minibatch step of every member: forward, backward, the problem's ridge, SGD."""
-    X, Y = stream.next()
-    graph.forward({x: X[:, None], y: Y[:, None, :, None]})
-    graph.backward(ones)
-    if problem.ridge:  # the problem's ½λ|w|² (weight decay on w, not b)
-        A.grad = A.grad + problem.ridge * A.value
-    opt.step()
+    return Pass(np.array([np.nan]), m.tracker.passages, m.tracker.mean_passages, m.tracker.diverged_at, t)
 
 
 def _loop(update, evaluate, finished, max_steps: int, progress=None) -> int:
