@@ -27,11 +27,14 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP) ## Create .venv from requirements.lock (only when the lock changed)
 
+# One pytest worker per core (pytest-xdist); a worker that runs out of tests takes another's.
+PYTEST := $(VENV)/bin/python -m pytest -n auto --dist worksteal
+
 test: install ## Run every test, the slow pipeline checks included
-	$(VENV)/bin/python -m pytest
+	$(PYTEST)
 
 test-fast: install ## Run the tests but the slow ones
-	$(VENV)/bin/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: install ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .

@@ -168,7 +168,7 @@ def test_lr_grid_is_half_octaves():
         ({"problems": ["kappa_01"]}, "critical.problems.0 must be kappa_<k>"),
         ({"problems": ["x/../../victim"]}, "critical.problems.0 must be kappa_<k>"),
         ({"problems": ["kappa_1$(touch pwned)"]}, "critical.problems.0 must be kappa_<k>"),
-        ({"optimal_problems": ["kappa_3"]}, "optimal_problems must be among critical.problems"),
+        ({"optimal_problems": ["kappa_5"]}, "optimal_problems must be among critical.problems"),
         ({"batch_sizes": [4, 2]}, "params.yaml: critical.batch_sizes must be in ascending order, got [4, 2]"),
         (
             {"lr_grid": {"start": 1.0, "stop": 0.5, "per_octave": 2}},
