@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -198,6 +199,7 @@ def built(tmp_path_factory):
         "steps.seeds": [0],
         "critical.problems": ["kappa_10"],
         "critical.optimal_problems": ["kappa_10"],
+        "critical.init_problems": ["kappa_10"],
         "critical.batch_sizes": [16, 256],
         "critical.seeds": [0, 1, 2, 3],
         "critical.deltas": [0.3],
@@ -215,6 +217,30 @@ def built(tmp_path_factory):
         result = run_stage(folder, stage, *args)
         assert result.returncode == 0, (stage, result.stderr)
     return folder
+
+
+def test_the_other_start_trains_and_is_a_row_of_the_sensitivity_table(built):
+    """With init random, a problem in critical.init_problems also trains from w = 0, b = 0; the
+    sensitivity table's "zeros init" row is the headline fit of those passages, not of the others."""
+    from batchgraph.critical import fit, measure
+    from batchgraph.stages.critical_fit import read_cell
+
+    params = yaml.safe_load((built / "params.yaml").read_text())["critical"]
+    folders = [built / "critical" / "runs" / "kappa_10" / f"bs_{B}" for B in params["batch_sizes"]]
+    regimes = set(pd.read_csv(folders[0] / "passages.csv")["regime"])
+    assert regimes == {"constant", "optimal", "constant_zeros"}
+    B = np.array(params["batch_sizes"], dtype=float)
+    fits = {}
+    for regime in ("constant", "constant_zeros"):
+        P = fit.Runs.stack(
+            [read_cell(f, regime, params["deltas"], params["seeds"]) for f in folders]
+        ).passages
+        fits[regime] = [measure.fit_log(B, measure.critical_curve(P[j])[0]).b_crit for j in range(len(P))]
+    sens = pd.read_csv(built / "reports" / "critical" / "sensitivity.csv")
+    rows = sens[sens["variant"] == "zeros init"]
+    assert list(rows["regime"]) == ["constant"] * len(params["deltas"])
+    np.testing.assert_allclose(rows["b_crit"], fits["constant_zeros"], rtol=1e-9)
+    assert not np.allclose(fits["constant_zeros"], fits["constant"], rtol=1e-6, equal_nan=False)
 
 
 def json_edit(edit):

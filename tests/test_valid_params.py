@@ -58,6 +58,7 @@ def valid_params(draw):
     params["critical"] |= {
         "problems": problems,
         "optimal_problems": draw(st.lists(st.sampled_from(problems), max_size=len(problems), unique=True)),
+        "init_problems": draw(st.lists(st.sampled_from(problems), max_size=len(problems), unique=True)),
         "batch_sizes": sorted(
             draw(st.lists(st.sampled_from([1, 2, 8, 64]), min_size=2, max_size=3, unique=True))
         ),

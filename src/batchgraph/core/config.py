@@ -197,6 +197,9 @@ class CriticalParams(Section):
     problems: Annotated[list[ProblemName], Field(min_length=1), AfterValidator(_unique)]
     # The problems that also run McCandlish's noise-optimal step (a subset of ``problems``).
     optimal_problems: Annotated[list[ProblemName], AfterValidator(_unique)]
+    # The problems that also train at constant lr from the other start (``init`` random ↔ zeros):
+    # a row of the sensitivity table (a subset of ``problems``).
+    init_problems: Annotated[list[ProblemName], AfterValidator(_unique)]
     batch_sizes: Annotated[
         list[PositiveInt], Field(min_length=2), AfterValidator(_unique), AfterValidator(_ascending)
     ]
@@ -215,10 +218,16 @@ class CriticalParams(Section):
 
     @model_validator(mode="after")
     def _optimal_subset(self) -> CriticalParams:
-        extra = [p for p in self.optimal_problems if p not in self.problems]
-        if extra:
-            raise ValueError(f"optimal_problems must be among critical.problems, got {extra}")
+        for key in ("optimal_problems", "init_problems"):
+            extra = [p for p in getattr(self, key) if p not in self.problems]
+            if extra:
+                raise ValueError(f"{key} must be among critical.problems, got {extra}")
         return self
+
+    @property
+    def other_init(self) -> str:
+        """The start the sensitivity table compares against: zeros for random, random for zeros."""
+        return "zeros" if self.init == "random" else "random"
 
 
 class Params(Section):

@@ -105,11 +105,14 @@ def _steps_interval(P, steps, rng):
         return steps * np.exp(-q), steps * np.exp(q)
 
 
-def summarize(name, problem, kappa, deltas, batch_sizes, runs: dict, coarse_lrs, inits, seed_counts):
+def summarize(
+    name, problem, kappa, deltas, batch_sizes, runs: dict, coarse_lrs, inits, seed_counts, other_init=None
+):
     """Rows of steps.csv, critical.csv, convergence.csv and sensitivity.csv for one problem.
 
     ``runs`` maps regime -> Runs; ``inits`` are the first seeds' initial weights, from which the
-    full-batch paths for the noise scales start.
+    full-batch paths for the noise scales start. ``other_init`` (init name, Runs), if given, is
+    the constant-lr regime from the other start: one more row of the sensitivity table.
     """
     loss_star = problem.optimal_loss
     targets = [(1.0 + d) * loss_star for d in deltas]
@@ -121,13 +124,15 @@ def summarize(name, problem, kappa, deltas, batch_sizes, runs: dict, coarse_lrs,
         for j, delta in enumerate(deltas):
             noise = (*scales[j], path_noise[j] if path_noise is not None else np.nan)
             rows = _cell_rows(name, problem, kappa, regime, j, delta, targets[j], B, run, coarse_lrs,
-                              noise, seed_counts)  # fmt: skip
+                              noise, seed_counts, other_init if regime == "constant" else None)  # fmt: skip
             for key, value in rows.items():
                 out[key] += value
     return out
 
 
-def _cell_rows(name, problem, kappa, regime, j, delta, target, B, run, coarse_lrs, scales, seed_counts):
+def _cell_rows(
+    name, problem, kappa, regime, j, delta, target, B, run, coarse_lrs, scales, seed_counts, other
+):
     P = run.passages[j]  # (n_B, n_lr, n_seed)
     steps, index = measure.critical_curve(P)
     fit = measure.fit_log(B, steps)
@@ -176,6 +181,10 @@ def _cell_rows(name, problem, kappa, regime, j, delta, target, B, run, coarse_lr
         masked = np.where(_coarse_only(run.lrs, coarse_lrs)[:, :, None], P, np.nan)
         variants.append(("half-octave lr grid", measure.fit_log(B, measure.critical_curve(masked)[0]).b_crit))
         variants.append(("1/S-weighted linear fit", _linear_fit(B, steps)))
+        if other is not None:
+            init, other_run = other
+            other_steps = measure.critical_curve(other_run.passages[j])[0]
+            variants.append((f"{init} init", measure.fit_log(B, other_steps).b_crit))
     half = measure.fit_log(B, measure.critical_curve(P[..., : P.shape[-1] // 2])[0]).b_crit
     variants.append(("first half of the seeds", half))
     sens_rows = [[name, regime, delta, v, b, int(lo <= b <= hi)] for v, b in variants]

@@ -428,6 +428,6 @@ def critical_page(t: CriticalTables, figure_dir: str = "figures") -> str:
         "out of the headline.",
         _cell_table(t),
         (f"**Sensitivity** (δ = {t.headline_delta():g}, constant lr). B_crit under other choices of the "
-         f"method. {sensitivity_sentence(t)}") if sens else "",
+         f"method and from the other start. {sensitivity_sentence(t)}") if sens else "",
         sens,
     ])) + "\n"  # fmt: skip

@@ -118,10 +118,17 @@ def main(argv=None) -> None:
         folders = [Path(args.runs) / name / f"bs_{B}" for B in cfg.batch_sizes]
         regimes = fit.REGIMES if name in cfg.optimal_problems else fit.REGIMES[:1]
         runs = {r: fit.Runs.stack([read_cell(f, r, cfg.deltas, cfg.seeds) for f in folders]) for r in regimes}
+        other = None
+        if name in cfg.init_problems:
+            regime = f"constant_{cfg.other_init}"
+            other = (
+                cfg.other_init,
+                fit.Runs.stack([read_cell(f, regime, cfg.deltas, cfg.seeds) for f in folders]),
+            )
         inits = initial_weights(problem, cfg.seeds[: fit.predictors.PATH_SEEDS], cfg.init)
         coarse = cfg.lr_grid.values() * problem.lr_unit
         rows = fit.summarize(
-            name, problem, problem.kappa, cfg.deltas, cfg.batch_sizes, runs, coarse, inits, counts
+            name, problem, problem.kappa, cfg.deltas, cfg.batch_sizes, runs, coarse, inits, counts, other
         )
         for key, value in rows.items():
             tables[key] += value

@@ -1,5 +1,6 @@
 """Stage `critical_train`: every seed's fractional first passage below each target (1 + δ)·L*, for one
-problem and batch size, in both regimes (constant lr, tuned in two passes; the noise-optimal step)
+problem and batch size, in both regimes (constant lr, tuned in two passes; the noise-optimal step),
+and at constant lr from the other start (regime ``constant_<init>``, for the sensitivity table)
 -> critical/runs/<problem>/bs_<B>/ (passages.csv, seed_mean.csv, run.json)."""
 
 from __future__ import annotations
@@ -64,10 +65,18 @@ def main(argv=None) -> None:
     # cores made a stage up to 2.2× slower (benchmarks/critical.py); every stage of a `dvc repro`
     # runs alone anyway.
     blas = threadpool_limits(limits=1, user_api="blas")
+    grid = cfg.lr_grid.values() * problem.lr_unit
     cell = tune(
-        *common, cfg.lr_grid.values() * problem.lr_unit, cfg.seeds, targets, cfg.max_steps, cfg.diverge_loss,
+        *common, grid, cfg.seeds, targets, cfg.max_steps, cfg.diverge_loss,
         per_octave=cfg.refine_per_octave, init=cfg.init, progress=progress,
     )  # fmt: skip
+    other = None
+    if args.problem in cfg.init_problems:
+        other = tune(
+            *common, grid, cfg.seeds, targets, cfg.max_steps, cfg.diverge_loss,
+            per_octave=cfg.refine_per_octave, init=cfg.other_init,
+            progress=lambda name, t, alive: progress(f"{cfg.other_init} {name}", t, alive),
+        )  # fmt: skip
     optimal = None
     if args.problem in cfg.optimal_problems:
         optimal = train_optimal(
@@ -77,6 +86,9 @@ def main(argv=None) -> None:
     blas.restore_original_limits()
     rows, means = passage_rows("constant", cfg.deltas, cfg.seeds, cell.fine)
     more_rows, more_means = passage_rows("optimal", cfg.deltas, cfg.seeds, optimal) if optimal else ([], [])
+    if other:
+        init_rows, init_means = passage_rows(f"constant_{cfg.other_init}", cfg.deltas, cfg.seeds, other.fine)
+        more_rows, more_means = more_rows + init_rows, more_means + init_means
     run = {
         "problem": args.problem,
         "batch_size": args.batch_size,
@@ -93,6 +105,11 @@ def main(argv=None) -> None:
             "diverged": _diverged(cell.fine),
         },
         "optimal": {"steps_run": optimal.steps_run, "diverged": _diverged(optimal)} if optimal else None,
+        f"constant_{cfg.other_init}": (
+            {"coarse_steps_run": other.coarse.steps_run, "fine_steps_run": other.fine.steps_run}
+            if other
+            else None
+        ),
     }
     write_dir(args.out, {
         "passages.csv": csv_text(PASSAGE_COLUMNS, rows + more_rows),
@@ -103,6 +120,6 @@ def main(argv=None) -> None:
     best = ", ".join(f"δ={d}: {fmt(s, 4)}" for d, s in zip(cfg.deltas, fine))
     print(
         f"{label}: {cell.coarse.steps_run} + {cell.fine.steps_run} + {optimal.steps_run if optimal else 0} "
-        f"steps in "
+        f"+ {other.coarse.steps_run + other.fine.steps_run if other else 0} steps in "
         f"{time.perf_counter() - started:.1f} s; fewest (median over seeds) {best}"
     )
