@@ -170,7 +170,8 @@ RAY = pytest.param(
 
 
 def same_files(a: Path, b: Path) -> None:
-    left, right = snapshot(a), snapshot(b)
+    """The same files (.gitignore files left out) with the same bytes under ``a`` and ``b``."""
+    left, right = ({k: v for k, v in snapshot(d).items() if Path(k).name != ".gitignore"} for d in (a, b))
     assert sorted(left) == sorted(right)
     for name in left:
         assert left[name] == right[name], f"{a / name} differs from {b / name}"
@@ -186,7 +187,8 @@ def test_a_launcher_runs_the_quick_grid_and_collect_gives_the_pipelines_tables(t
     if launcher == "local_submitit":
         assert (out / ".submitit").is_dir()
     repo = computed["repo"]
-    same_files(out / "critical" / "runs", repo / "critical" / "runs")
+    assert [p.name for p in (out / "critical" / "runs").iterdir()] == ["kappa_10"]
+    same_files(out / "critical" / "runs" / "kappa_10", repo / "critical" / "runs" / "kappa_10")
     collect(out)
     assert (out / "params.yaml").read_bytes() == (repo / "params.yaml").read_bytes()
     same_files(out / "reports" / "critical", repo / "reports" / "critical")
@@ -215,12 +217,22 @@ def test_a_sweeps_cells_become_dvc_outputs_that_repro_and_a_fresh_clone_restore(
     assert (repo / "critical" / "runs" / "kappa_10" / "bs_256" / "run.json").is_file()
     stage = "critical/dvc.yaml:critical_train@kappa_10-256"
     assert dvc(repo, "status", "-q", stage, check=False).returncode == 1  # not recorded yet
+    # code edited after the sweep: dvc commit would record the cell under code that did not make it
+    ensemble = repo / "src" / "batchgraph" / "critical" / "ensemble.py"
+    kept = ensemble.read_bytes()
+    ensemble.write_bytes(kept + b"# edited\n")
+    refused = collect(out, "--commit", cwd=repo, env=env, check=False)
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "cell kappa_10 B=256 was computed with other code than" in refused.stderr
+    assert dvc(repo, "status", "-q", stage, check=False).returncode == 1
+    ensemble.write_bytes(kept)
     committed = collect(out, "--commit", cwd=repo, env=env)
     assert "dvc commit recorded 1 cell(s)" in committed.stdout and "kappa_10-256" in committed.stdout
     assert dvc(repo, "status", "-q", "critical/dvc.yaml:critical_train").returncode == 0
 
     log = dvc(repo, "repro").stdout
-    assert ran(log) == {"critical/dvc.yaml:critical_fit", "critical_report"}, log
+    # the fit and the pages read the new batch size; no training stage runs
+    assert ran(log) == {"critical/dvc.yaml:critical_fit", "critical_report", "report"}, log
     assert f"Stage '{stage}' didn't change, skipping" in log
     assert dvc(repo, "status", "-q").returncode == 0
     dvc(repo, "remote", "add", "-d", "shared", str(tmp_path / "remote"))
