@@ -156,6 +156,8 @@ def app(cfg: DictConfig) -> dict | None:
     multirun = hc.mode == RunMode.MULTIRUN
     label = " ".join(hc.overrides.task) or "(no overrides)"
     started = time.perf_counter()
+    for stale in (ERROR_FILE, CELL_FILE):  # a job dir reused by a sweep run again
+        (job_dir / stale).unlink(missing_ok=True)
     try:
         cell = plan_cell(cfg, Path(hc.sweep.dir if multirun else hc.run.dir), label)
         write_text(job_dir / PARAMS_FILE, cell.params_text)
