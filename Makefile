@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 # Stage commands run whatever `python` comes first on PATH: make it the project's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-ray.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-fast lint format params check-params study check-study check-cache compare plots prune bench sweep clean
@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-ray.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
 		{ echo "error: batchgraph needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1). Use make PYTHON=python3.11" >&2; exit 1; }
 	@test ! -x $(VENV)/bin/python || $(VENV)/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -21,11 +21,12 @@ $(STAMP): requirements.lock pyproject.toml
 	@# A failed install removes the half-built .venv, so the next `make` starts clean.
 	{ $(VENV)/bin/python -m pip install -q --upgrade pip && \
 	  $(VENV)/bin/python -m pip install -q -r requirements.lock && \
+	  $(VENV)/bin/python -m pip install -q --no-deps -r requirements-ray.lock && \
 	  $(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e . ; } || \
 		{ rm -rf $(VENV); echo "error: the install failed; $(VENV) was removed, fix the cause and run make again" >&2; exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) ## Create .venv from requirements.lock (only when the lock changed)
+install: $(STAMP) ## Create .venv from requirements.lock and requirements-ray.lock (only when a lock changed)
 
 # One pytest worker per core (pytest-xdist); a worker that runs out of tests takes another's.
 PYTEST := $(VENV)/bin/python -m pytest -n auto --dist worksteal

@@ -62,7 +62,8 @@ def test_launcher_configs_compose(launcher, target):
 def test_ray_launcher_config_composes_when_the_plugin_is_installed():
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=ray"], return_hydra_config=True)
+        cfg = compose("config", overrides=["hydra/launcher=local_ray"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("RayLauncher")
     assert cfg.hydra.launcher.ray.init.num_cpus == 2
 
 
@@ -101,7 +102,7 @@ def test_the_apps_are_commands_with_help():
     assert help_text.startswith("batchgraph-sweep: the batch-size study as a Hydra app")
     assert "model: linear, scalar" in help_text and "-sc install=bash" in help_text
     usage = run([str(BIN / "batchgraph-collect"), "--help"]).stdout
-    assert usage.startswith("usage: batchgraph-collect [-h] sweep_dir")
+    assert usage.startswith("usage: batchgraph-collect [-h] [--commit] sweep_dir")
 
 
 def test_collect_without_points_is_one_line(tmp_path):

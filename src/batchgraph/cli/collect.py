@@ -1,16 +1,23 @@
-"""Gather a sweep of ``batchgraph-sweep`` into one summary table and figures.
+"""Gather a sweep of ``batchgraph-sweep`` or ``batchgraph-critical`` into tables and figures.
 
     batchgraph-collect sweeps/<date>
 
-One row per grid point and batch size, the point's overrides as columns, then the columns of
-reports/summary.csv, recomputed from each point's runs/ with the pipeline's code. Writes
+A course sweep: one row per grid point and batch size, the point's overrides as columns, then the
+columns of reports/summary.csv, recomputed from each point's runs/ with the pipeline's code; writes
 ``summary.csv``, ``summary.md`` and ``figures/`` into the sweep dir.
+
+A critical sweep (one job per cell): runs the pipeline's ``critical_fit`` and ``critical_report``
+on its cells; writes ``params.yaml``, ``cells.csv`` (every cell, done or missing and why) and
+``reports/critical/`` (the stages' tables, metrics.json, figures and page) into the sweep dir.
+With ``--commit``, a sweep whose cells went to a checkout's critical/runs is recorded there by
+`dvc commit`, once its cells' code and params are shown to be the checkout's.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,9 +25,10 @@ import pandas as pd
 import yaml
 
 from ..core.config import load_params
-from ..core.io import DataError, main_guard, write_dir, write_text
+from ..core.io import DataError, csv_text, main_guard, write_dir, write_text
 from ..report import figures as rep
 from ..tables.summary import curves_table, markdown_table, study_history, summary_table, table_csv
+from . import critical as cells
 from .points import ERROR_FILE
 
 log = logging.getLogger(__name__)
@@ -98,10 +106,69 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
     return summary[front + [c for c in summary.columns if c not in front]], curves, columns
 
 
+CELLS_COLUMNS = ("problem", "batch_size", "status", "job", "reason")
+
+
+def main_cells(sweep_dir: Path, commit: bool) -> None:
+    """A critical sweep: the pipeline's critical_fit and critical_report on its finished problems;
+    with ``commit``, `dvc commit` of its cells in the checkout they were written to instead."""
+    got = cells.collect_cells(sweep_dir)
+    write_text(sweep_dir / "cells.csv", csv_text(CELLS_COLUMNS, got.cells))
+    if commit:
+        _commit_cells(got)
+    elif got.params_text is None:
+        raise DataError(
+            f"{sweep_dir}: no problem has all its cells; "
+            f"{len(got.missing)} missing, e.g. {got.missing[0][2:]}"
+        )
+    else:
+        write_text(sweep_dir / "params.yaml", got.params_text)
+        reports = sweep_dir / "reports" / "critical"
+        params = ("--params", str(sweep_dir / "params.yaml"))
+        for stage, args in (
+            ("critical_fit", ("--runs", str(got.runs), "--out", str(reports))),
+            ("critical_report", ("--tables", str(reports), "--out", str(reports))),
+        ):
+            reason = cells.run_stage(stage, *params, *args)
+            if reason is not None:
+                raise DataError(f"{stage} on {sweep_dir}: {reason}")
+        log.info("wrote params.yaml, cells.csv and %s", reports)
+    if got.missing:
+        log.warning("%d cell(s) missing:\n%s", len(got.missing), "\n".join(got.missing))
+
+
+def _commit_cells(got) -> None:
+    """`dvc commit` the finished cells in their checkout, once their code and params are its own."""
+    if not got.finished:
+        raise DataError("no cell of this sweep finished: nothing to commit")
+    checkout = cells.check_inputs(got.finished, got.runs)
+    stages = [cells.cell_stage(p, B) for p, B in got.finished]
+    dvc = subprocess.run(
+        [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *stages],
+        cwd=checkout, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if dvc.returncode:
+        why = (dvc.stderr or dvc.stdout).strip().splitlines()
+        raise DataError(f"dvc commit in {checkout} failed: {why[0] if why else dvc.returncode}")
+    log.info(
+        "dvc commit recorded %d cell(s) in %s/critical/dvc.lock: %s",
+        len(stages), checkout, ", ".join(s.rpartition("@")[2] for s in stages),
+    )  # fmt: skip
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="batchgraph-collect", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep's output dir, e.g. sweeps/<date>")
+    parser.add_argument(
+        "--commit", action="store_true",
+        help="a critical sweep written into a checkout (cell.runs=critical/runs): dvc commit its cells",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.sweep_dir.is_dir() and cells.is_cell_sweep(args.sweep_dir):
+        main_cells(args.sweep_dir, args.commit)
+        return
+    if args.commit:
+        raise DataError(f"{args.sweep_dir}: --commit is for a batchgraph-critical sweep, and this is not one")
     summary, curves, columns = collect(args.sweep_dir)
     out = args.sweep_dir
     missing = missing_points(out, find_points(out))
