@@ -128,14 +128,16 @@ def test_a_failed_cell_costs_only_itself_and_collect_names_it(tmp_path):
     assert "cell.bs must be one of critical.batch_sizes [1024, 4096], got 5" in result.stdout
     for B in (1024, 4096):
         assert (out / "critical" / "runs" / "kappa_10" / f"bs_{B}" / "run.json").is_file()
-        assert "FileExistsError" in (out / "jobs" / "kappa_1" / f"bs_{B}" / "error.txt").read_text()
+        why = (out / "jobs" / "kappa_1" / f"bs_{B}" / "error.txt").read_text()
+        assert f"critical/runs/kappa_1/bs_{B}: cannot be written (File exists)" in why
         assert (
             "critical_train kappa_10" in (out / "jobs" / "kappa_10" / f"bs_{B}" / "critical.log").read_text()
         )
     collected = collect(out)
     lines = collected.stderr.splitlines()
     assert lines[0] == "4 cell(s) missing:", collected.stderr
-    assert lines[1].startswith("- cell kappa_1 B=1024 (jobs/kappa_1/bs_1024): FileExistsError")
+    assert lines[1].startswith("- cell kappa_1 B=1024 (jobs/kappa_1/bs_1024): ")
+    assert "cannot be written (File exists)" in lines[1]
     assert lines[3].startswith("- job jobs/kappa_1/bs_5: cell.bs must be one of")
     cells = pd.read_csv(out / "cells.csv")
     assert list(cells["status"]) == ["done", "done", "missing", "missing"]
@@ -232,7 +234,8 @@ def test_a_sweeps_cells_become_dvc_outputs_that_repro_and_a_fresh_clone_restore(
 
     log = dvc(repo, "repro").stdout
     # the fit and the pages read the new batch size; no training stage runs
-    assert ran(log) == {"critical/dvc.yaml:critical_fit", "critical_report", "report"}, log
+    # (and the params check, as after any change of params.yaml)
+    assert ran(log) == {"validate", "critical/dvc.yaml:critical_fit", "critical_report", "report"}, log
     assert f"Stage '{stage}' didn't change, skipping" in log
     assert dvc(repo, "status", "-q").returncode == 0
     dvc(repo, "remote", "add", "-d", "shared", str(tmp_path / "remote"))

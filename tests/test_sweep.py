@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from batchgraph.cli.params import compose as compose_params
 from batchgraph.cli.params import composed_params
 from batchgraph.cli.sweep import run_point
-from helpers import BIN, ROOT, clone, dvc, ran, restored
+from helpers import BIN, ROOT, assert_refused, clone, dvc, ran, restored, snapshot
 
 CONF = ROOT / "conf"
 SMALL = "study.batch_sizes=[1,150]"
@@ -95,6 +96,34 @@ def test_one_refused_point_costs_only_itself_and_collect_names_it(tmp_path):
     assert (
         "Missing points:" in (out / "summary.md").read_text() and reason in (out / "summary.md").read_text()
     )
+
+
+def test_collect_lists_damaged_points_as_missing_and_goes_on(tmp_path):
+    """A half-written point, one whose overrides.yaml or error.txt is not UTF-8: each is named on
+    stderr and in summary.md, and the sound point is collected; with none sound, one line, exit 1."""
+    out = tmp_path / "sweep"
+    sweep("-m", "train.lr=0.003,0.01,0.03", "study.batch_sizes=[150]", "train.epochs=2", "study.seeds=[0]",
+          f"hydra.sweep.dir={out}")  # fmt: skip
+    history = out / "0" / "runs" / "bs_150" / "history.csv"
+    history.write_text(history.read_text()[:-7])  # cut mid-row
+    (out / "1" / ".hydra" / "overrides.yaml").write_bytes(b"- train.lr=0.01\xff\n")
+    (out / "9" / ".hydra").mkdir(parents=True)
+    (out / "9" / "error.txt").write_bytes(b"\xfe\xff")
+    collected = run([sys.executable, "-m", "batchgraph.cli.collect", str(out)])
+    lines = collected.stderr.splitlines()
+    assert lines[0] == "3 point(s) missing:" and "Traceback" not in collected.stderr
+    assert {line.split(":")[0] for line in lines[1:]} == {"- point 0", "- point 1", "- point 9"}
+    assert "history.csv" in lines[1 + [x.split(":")[0] for x in lines[1:]].index("- point 0")]
+    assert "overrides.yaml: is not UTF-8 text" in collected.stderr
+    assert "error.txt is not UTF-8 text" in collected.stderr
+    table = pd.read_csv(out / "summary.csv", dtype={"point": str})
+    assert list(table["point"]) == ["2"] and list(table["train.lr"]) == [0.03]
+    assert "Missing points:" in (out / "summary.md").read_text()
+
+    shutil.rmtree(out / "2")
+    before = snapshot(out)
+    refused = run([sys.executable, "-m", "batchgraph.cli.collect", str(out)], check=False)
+    assert_refused(refused, "every finished point is damaged", out, before)
 
 
 def test_the_apps_are_commands_with_help():

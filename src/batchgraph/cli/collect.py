@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from ..core.config import load_params
-from ..core.io import DataError, csv_text, main_guard, write_dir, write_text
+from ..core.io import DataError, UserError, csv_text, main_guard, write_dir, write_text
 from ..report import figures as rep
 from ..tables.summary import curves_table, markdown_table, study_history, summary_table, table_csv
 from . import critical as cells
@@ -55,10 +55,20 @@ def missing_points(sweep_dir: Path, finished: list[Path]) -> dict[str, str]:
     for job in jobs:
         if job in finished:
             continue
-        error = job / ERROR_FILE
-        why = error.read_text(encoding="utf-8").strip() if error.is_file() else "did not finish (no results)"
-        missing[job.relative_to(sweep_dir).as_posix()] = why
+        missing[job.relative_to(sweep_dir).as_posix()] = _why_failed(job / ERROR_FILE)
     return missing
+
+
+def _why_failed(error: Path) -> str:
+    """A failed job's reason from its error.txt, or what is wrong with that file."""
+    if not error.is_file():
+        return "did not finish (no results)"
+    try:
+        return error.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        return f"failed; its {ERROR_FILE} is not UTF-8 text"
+    except OSError as exc:
+        return f"failed; its {ERROR_FILE} cannot be read ({exc.strerror})"
 
 
 def point_overrides(point: Path) -> dict[str, str]:
@@ -73,13 +83,18 @@ def point_overrides(point: Path) -> dict[str, str]:
     try:
         overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or []
         parsed = OverridesParser.create().parse_overrides(overrides)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: is not UTF-8 text") from None
     except (yaml.YAMLError, HydraException) as exc:
         raise DataError(f"{path}: is not a list of overrides ({str(exc).splitlines()[0]})") from None
     return {o.key_or_group: o.get_value_element_as_str() for o in parsed}
 
 
-def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[str]]:
-    """The sweep's summary table, each point's curves table, and the override columns."""
+def collect(sweep_dir: str | Path, damaged: dict[str, str] | None = None):
+    """The sweep's summary table, each point's curves table, and the override columns.
+
+    A point whose files are damaged (half-written, not UTF-8, not what the params say) is left
+    out and named in ``damaged`` {point: why}, like a failed one; with none left, a DataError."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise DataError(f"{sweep_dir}: not a directory")
@@ -90,14 +105,22 @@ def collect(sweep_dir: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
         raise DataError(
             f"{sweep_dir}: has no finished grid points (job dirs with params.yaml and runs/){why}"
         )
+    damaged = {} if damaged is None else damaged
     tables, curves, overrides = [], {}, {}
     for point in points:
         name = point.relative_to(sweep_dir).as_posix()
-        params = load_params(point / "params.yaml")
-        history, lrs = study_history(params.study.batch_sizes, point / "runs")
-        overrides[name] = point_overrides(point)
+        try:
+            params = load_params(point / "params.yaml")
+            history, lrs = study_history(params.study.batch_sizes, point / "runs")
+            overrides[name] = point_overrides(point)
+        except UserError as exc:
+            damaged[name] = f"damaged, left out: {exc}"
+            continue
         tables.append(summary_table(history, lrs).assign(point=name))
         curves[name] = curves_table(history, params.data.n_train)
+    if not tables:
+        first = next(iter(damaged.items()))
+        raise DataError(f"{sweep_dir}: every finished point is damaged, e.g. point {first[0]}: {first[1]}")
     columns = list(dict.fromkeys(k for o in overrides.values() for k in o))
     summary = pd.concat(tables, ignore_index=True)
     for key in columns:
@@ -169,9 +192,10 @@ def main(argv=None) -> None:
         return
     if args.commit:
         raise DataError(f"{args.sweep_dir}: --commit is for a batchgraph-critical sweep, and this is not one")
-    summary, curves, columns = collect(args.sweep_dir)
+    damaged: dict[str, str] = {}
+    summary, curves, columns = collect(args.sweep_dir, damaged)
     out = args.sweep_dir
-    missing = missing_points(out, find_points(out))
+    missing = missing_points(out, find_points(out)) | damaged
     notes = "".join(f"- point {job}: {why}\n" for job, why in missing.items())
     write_text(out / "summary.csv", table_csv(summary))
     write_text(
