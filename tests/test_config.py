@@ -20,6 +20,16 @@ from helpers import ROOT, assert_refused, default_params, run_stage, set_key, sn
 
 # The defaults table of DESIGN.md ("Study contract"), plus the keys it summarises as `baseline.*`
 # and the noise and steps groups.
+PROBLEMS = [
+    "kappa_1",
+    "kappa_3",
+    "kappa_10",
+    "kappa_30",
+    "kappa_100",
+    "kappa_300",
+    "kappa_1000",
+    "breast_cancer",
+]
 DOCUMENTED_DEFAULTS = {
     "data": {
         "n_per_class": 100,
@@ -45,27 +55,9 @@ DOCUMENTED_DEFAULTS = {
         "seeds": [0, 1, 2, 3, 4],
     },
     "critical": {
-        "problems": [
-            "kappa_1",
-            "kappa_3",
-            "kappa_10",
-            "kappa_30",
-            "kappa_100",
-            "kappa_300",
-            "kappa_1000",
-            "breast_cancer",
-        ],
+        "problems": PROBLEMS,
         "optimal_problems": ["kappa_1", "kappa_3", "kappa_10", "kappa_30", "kappa_100", "breast_cancer"],
-        "init_problems": [
-            "kappa_1",
-            "kappa_3",
-            "kappa_10",
-            "kappa_30",
-            "kappa_100",
-            "kappa_300",
-            "kappa_1000",
-            "breast_cancer",
-        ],
+        "init_problems": PROBLEMS,
         "batch_sizes": [4, 16, 64, 256, 1024, 4096],
         "lr_grid": {"start": 2**-12, "stop": 4.0, "per_octave": 2},
         "refine_per_octave": 4,
