@@ -14,7 +14,8 @@ import pytest
 from helpers import COMPUTING, OUTPUTS, clone, dvc, env_for, ran, sh, snapshot
 
 # Run as `python` by DVC: kills the stage (SIGKILL, no clean-up) at the FAULT_AT-th atomic write
-# (os.replace of a file, Path.rename of a folder) of the stage whose arguments contain FAULT_STAGE.
+# (os.replace of a file, Path.rename of a folder) of the stage whose arguments contain FAULT_STAGE,
+# or with FAULT_MODE=enospc fails that write as a full disk does.
 INJECT = """
 import os, pathlib, runpy, signal, sys
 args = " ".join(sys.argv[1:]) + " "
@@ -23,6 +24,8 @@ if os.environ["FAULT_STAGE"] in args:
     def hit():
         count[0] += 1
         if count[0] == at:
+            if os.environ.get("FAULT_MODE") == "enospc":  # the disk fills up at this write
+                raise OSError(28, "No space left on device")
             os.kill(os.getpid(), signal.SIGKILL)
     replace, rename = os.replace, pathlib.Path.rename
     os.replace = lambda *a, **k: (hit(), replace(*a, **k))[1]
@@ -47,8 +50,8 @@ def faulty_python(folder: Path) -> Path:
     return folder
 
 
-def repro_with_fault(repo: Path, bin_dir: Path, stage: str, match: str, at: int):
-    env = env_for(repo) | {"FAULT_STAGE": match, "FAULT_AT": str(at)}
+def repro_with_fault(repo: Path, bin_dir: Path, stage: str, match: str, at: int, mode: str = "kill"):
+    env = env_for(repo) | {"FAULT_STAGE": match, "FAULT_AT": str(at), "FAULT_MODE": mode}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     return subprocess.run(
         [str(Path(sys.executable).parent / "dvc"), "repro", "-f", "-s", stage],
@@ -86,6 +89,25 @@ def test_a_stage_killed_inside_any_write_recovers_with_repro(tmp_path, repo, sta
             k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
         )
     assert kills >= 1 and result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stage", "match", "at"), [("train@1", "train --batch-size 1 ", 1), ("aggregate", "aggregate ", 3)]
+)
+def test_a_full_disk_is_one_line_and_repro_recovers(tmp_path, repo, stage, match, at):
+    """ENOSPC at a write: the stage fails with one line naming the file, writes nothing half, and
+    once there is room `dvc repro` restores byte-identical outputs from the cache."""
+    before = snapshot(repo, OUTPUTS)
+    result = repro_with_fault(repo, faulty_python(tmp_path / "bin"), stage, match, at, mode="enospc")
+    assert result.returncode != 0
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error: ")]
+    assert any("cannot be written (No space left on device)" in line for line in errors), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    log = dvc(repo, "repro").stdout
+    assert not {s for s in ran(log) if COMPUTING.match(s)}, log
+    assert dvc(repo, "status", "-q", check=False).returncode == 0
+    assert snapshot(repo, OUTPUTS) == before
 
 
 @pytest.mark.slow
