@@ -58,7 +58,7 @@ def run_stage(folder: Path, stage: str, *args: str) -> subprocess.CompletedProce
     and status 1, as the interpreter would give.
 
     For ``train``, ``--batch-size B`` among ``args`` picks the foreach item; for
-    ``critical_train``, ``--problem P --batch-size B`` the matrix item."""
+    the critical study's matrix stages, ``--problem P --batch-size B`` the matrix item."""
     args = list(args)
     picked = {}
     for flag in ("--problem", "--batch-size"):
@@ -136,7 +136,7 @@ def assert_refused(result: subprocess.CompletedProcess, message: str, folder: Pa
 
 # The stages of dvc.yaml that compute something other stages read (their outputs are DVC-cached).
 COMPUTING = re.compile(
-    r"^(validate|generate|baseline|train@\d+|published|noise|steps|critical/dvc.yaml:critical_train@.+)$"
+    r"^(validate|generate|baseline|train@\d+|published|noise|steps|critical/dvc.yaml:critical_(train|optimal|init)@.+)$"
 )
 
 

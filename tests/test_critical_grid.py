@@ -225,18 +225,21 @@ def test_a_sweeps_cells_become_dvc_outputs_that_repro_and_a_fresh_clone_restore(
     ensemble.write_bytes(kept + b"# edited\n")
     refused = collect(out, "--commit", cwd=repo, env=env, check=False)
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert "cell kappa_10 B=256 was computed with other code than" in refused.stderr
+    assert "cell kappa_10 B=256 (critical_train) was computed with other code than" in refused.stderr
     assert dvc(repo, "status", "-q", stage, check=False).returncode == 1
     ensemble.write_bytes(kept)
     committed = collect(out, "--commit", cwd=repo, env=env)
-    assert "dvc commit recorded 1 cell(s)" in committed.stdout and "kappa_10-256" in committed.stdout
-    assert dvc(repo, "status", "-q", "critical/dvc.yaml:critical_train").returncode == 0
+    assert "dvc commit recorded 1 cell(s) in 2 stage(s)" in committed.stdout, committed.stdout
+    assert "critical_train@kappa_10-256, critical_optimal@kappa_10-256" in committed.stdout
+    for trainer in ("critical_train", "critical_optimal"):  # quick: kappa_10 in optimal_problems
+        assert dvc(repo, "status", "-q", f"critical/dvc.yaml:{trainer}").returncode == 0
 
     log = dvc(repo, "repro").stdout
     # the fit and the pages read the new batch size; no training stage runs
     # (and the params check, as after any change of params.yaml)
     assert ran(log) == {"validate", "critical/dvc.yaml:critical_fit", "critical_report", "report"}, log
     assert f"Stage '{stage}' didn't change, skipping" in log
+    assert f"Stage '{stage.replace('train', 'optimal')}' didn't change, skipping" in log
     assert dvc(repo, "status", "-q").returncode == 0
     dvc(repo, "remote", "add", "-d", "shared", str(tmp_path / "remote"))
     commit(repo, "B = 256 computed by the sweep, recorded by dvc commit")

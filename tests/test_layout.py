@@ -147,6 +147,8 @@ NEEDS = {
     "aggregate": {"pydantic", "pandas"},
     "report": {"pydantic", "pandas", "batchgraph.engine"},  # matplotlib loads when it draws
     "critical_train": {"pydantic", "batchgraph.engine"},
+    "critical_optimal": {"pydantic", "batchgraph.engine"},
+    "critical_init": {"pydantic", "batchgraph.engine"},
     "critical_fit": {"pydantic", "batchgraph.engine"},
     "critical_report": {"pydantic", "pandas"},
 }

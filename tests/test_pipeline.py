@@ -206,6 +206,31 @@ def test_adding_a_batch_size_runs_only_that_training_stage(repo):
     assert "generate" not in found and "baseline" not in found
 
 
+QUICK_B = (4, 64, 1024, 4096)  # conf/critical/quick.yaml, the computed copy's critical grid
+GRID_EDITS = [
+    # (critical params set, the training stages that must run: exactly those)
+    ({"init_problems": ["kappa_10"]}, {f"critical_init@kappa_10-{B}" for B in QUICK_B}),
+    ({"problems": ["kappa_10", "kappa_3"]}, {f"critical_train@kappa_3-{B}" for B in QUICK_B}),
+    (
+        {"problems": ["kappa_10", "kappa_3"], "optimal_problems": ["kappa_10", "kappa_3"]},
+        {f"critical_{s}@kappa_3-{B}" for s in ("train", "optimal") for B in QUICK_B},
+    ),
+    ({"optimal_problems": []}, set()),
+]
+
+
+@pytest.mark.parametrize(("edit", "new"), GRID_EDITS, ids=["init", "problem", "optimal", "none"])
+def test_a_critical_grid_change_runs_only_the_new_cells(repo, edit, new):
+    """Each regime is a stage over its own list of problems: a problem added to a list (or a list
+    emptied) leaves every other cell of every regime alone."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["critical"].update(edit)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    found = stale(repo)
+    training = {s.removeprefix("critical/dvc.yaml:") for s in found if COMPUTING.match(s) and s != "validate"}
+    assert training == new, found
+
+
 def test_dvc_views_metrics_and_plots(repo):
     metrics = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
     values = next(iter(metrics.values()))["data"]["reports/metrics.json"]["data"]

@@ -169,7 +169,12 @@ def test_prune_removes_only_batch_sizes_outside_the_study(project):
         (project / "runs" / f"bs_{B}").mkdir(parents=True)
     params = yaml.safe_load((project / "params.yaml").read_text())
     name, B = params["critical"]["problems"][0], params["critical"]["batch_sizes"][0]
-    for folder in (f"{name}/bs_{B}", f"{name}/bs_3", "kappa_7/bs_4"):
+    assert name in params["critical"]["optimal_problems"] and name in params["critical"]["init_problems"]
+    other = next(p for p in params["critical"]["problems"] if p not in params["critical"]["optimal_problems"])
+    kept = [f"{name}/bs_{B}", f"{name}/optimal/bs_{B}", f"{name}/other_init/bs_{B}"]
+    gone = [f"{name}/bs_3", f"{name}/optimal/bs_3", f"{name}/other_init/bs_3", "kappa_7/bs_4"]
+    gone += [f"{other}/optimal/bs_{B}"]  # a problem that is not (or no longer) among optimal_problems
+    for folder in kept + gone:
         (project / "critical" / "runs" / folder).mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, "-m", "batchgraph.cli.prune"], cwd=project, capture_output=True, text=True
@@ -178,7 +183,9 @@ def test_prune_removes_only_batch_sizes_outside_the_study(project):
     assert sorted(p.name for p in (project / "runs").iterdir()) == ["bs_1", "bs_150"]
     shutil.rmtree(project / "runs")
     assert sorted(p.relative_to(project / "critical" / "runs").as_posix() for p in
-                  (project / "critical" / "runs").glob("*/*")) == [f"{name}/bs_{B}"]  # fmt: skip
+                  (project / "critical" / "runs").glob("**/bs_*")) == sorted(kept)  # fmt: skip
+    assert not (project / "critical" / "runs" / other / "optimal").exists()
+    assert f"removed critical/runs/{other}/optimal\n" in result.stdout
     shutil.rmtree(project / "critical")
 
 
@@ -211,7 +218,11 @@ def built(tmp_path_factory):
     stages = [("generate", ()), ("baseline", ()), ("train", ("--batch-size", "1"))]
     stages += [("train", ("--batch-size", "150")), ("published", ()), ("noise", ()), ("steps", ())]
     stages += [("aggregate", ())]
-    stages += [("critical_train", ("--problem", "kappa_10", "--batch-size", b)) for b in ("16", "256")]
+    stages += [
+        (stage, ("--problem", "kappa_10", "--batch-size", b))
+        for stage in ("critical_train", "critical_optimal", "critical_init")
+        for b in ("16", "256")
+    ]
     stages += [("critical_fit", ())]
     for stage, args in stages:
         result = run_stage(folder, stage, *args)
@@ -223,15 +234,20 @@ def test_the_other_start_trains_and_is_a_row_of_the_sensitivity_table(built):
     """With init random, a problem in critical.init_problems also trains from w = 0, b = 0; the
     sensitivity table's "zeros init" row is the headline fit of those passages, not of the others."""
     from batchgraph.critical import fit, measure
+    from batchgraph.critical.cells import cell_dir
     from batchgraph.stages.critical_fit import read_cell
 
     params = yaml.safe_load((built / "params.yaml").read_text())["critical"]
-    folders = [built / "critical" / "runs" / "kappa_10" / f"bs_{B}" for B in params["batch_sizes"]]
-    regimes = set(pd.read_csv(folders[0] / "passages.csv")["regime"])
-    assert regimes == {"constant", "optimal", "constant_zeros"}
+    runs = built / "critical" / "runs"
+    for stage, regime in (("critical_train", "constant"), ("critical_optimal", "optimal"),
+                          ("critical_init", "constant_zeros")):  # fmt: skip
+        for B in params["batch_sizes"]:
+            table = pd.read_csv(cell_dir(runs, "kappa_10", B, stage) / "passages.csv")
+            assert set(table["regime"]) == {regime}
     B = np.array(params["batch_sizes"], dtype=float)
     fits = {}
-    for regime in ("constant", "constant_zeros"):
+    for regime, stage in (("constant", "critical_train"), ("constant_zeros", "critical_init")):
+        folders = [cell_dir(runs, "kappa_10", b, stage) for b in params["batch_sizes"]]
         P = fit.Runs.stack(
             [read_cell(f, regime, params["deltas"], params["seeds"]) for f in folders]
         ).passages

@@ -76,7 +76,7 @@ def valid_params(draw):
 def run_stage(stage: str, each=(None,)) -> None:
     """``stage`` with dvc.yaml's arguments, in-process in ``folder``; a refusal or crash fails."""
     for item in each:
-        if stage == "critical_train":  # a matrix stage: ${item.problem} and ${item.bs}
+        if stage.startswith("critical_"):  # a matrix stage: ${item.problem} and ${item.bs}
             name, bs = item
             args = [
                 a.replace("${item.problem}", name).replace("${item.bs}", str(bs)) for a in stage_args(stage)
@@ -109,7 +109,9 @@ def test_every_accepted_params_runs_every_stage_to_a_report(tmp_path_factory, pa
             each = [str(b) for b in params["study"]["batch_sizes"]] if stage == "train" else [None]
             run_stage(stage, each)
         crit = params["critical"]
-        run_stage("critical_train", [(p, b) for p in crit["problems"] for b in crit["batch_sizes"]])
+        for stage, key in (("critical_train", "problems"), ("critical_optimal", "optimal_problems"),
+                           ("critical_init", "init_problems")):  # fmt: skip
+            run_stage(stage, [(p, b) for p in crit[key] for b in crit["batch_sizes"]])
         run_stage("critical_fit")
         run_stage("critical_report")
         run_stage("report")  # its last section reads the critical study's table

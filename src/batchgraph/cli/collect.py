@@ -165,7 +165,7 @@ def _commit_cells(got) -> None:
     if not got.finished:
         raise DataError("no cell of this sweep finished: nothing to commit")
     checkout = cells.check_inputs(got.finished, got.runs)
-    stages = [cells.cell_stage(p, B) for p, B in got.finished]
+    stages = [cells.cell_stage(s, p, B) for (p, B), job in got.finished.items() for s in job.stages]
     dvc = subprocess.run(
         [sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *stages],
         cwd=checkout, capture_output=True, text=True, check=False,
@@ -174,8 +174,8 @@ def _commit_cells(got) -> None:
         why = (dvc.stderr or dvc.stdout).strip().splitlines()
         raise DataError(f"dvc commit in {checkout} failed: {why[0] if why else dvc.returncode}")
     log.info(
-        "dvc commit recorded %d cell(s) in %s/critical/dvc.lock: %s",
-        len(stages), checkout, ", ".join(s.rpartition("@")[2] for s in stages),
+        "dvc commit recorded %d cell(s) in %d stage(s) in %s/critical/dvc.lock: %s",
+        len(got.finished), len(stages), checkout, ", ".join(s.rpartition(":")[2] for s in stages),
     )  # fmt: skip
 
 

@@ -5,10 +5,11 @@ launchers (joblib, submitit, Ray).
 
 A job composes the project's conf/ (``conf/critical_grid.yaml`` adds the ``cell`` keys and the
 sweep over cells), validates the result with the params schema and its cell against the grid, and
-only then runs the pipeline's own command for that cell, ``python -m batchgraph.stages
-critical_train``, with the job's composed params.yaml: the cell folder gets exactly the files
-`dvc repro` writes. ``batchgraph-collect <sweep dir>`` then runs the pipeline's ``critical_fit``
-and ``critical_report`` on the cells (``collect_cells`` below).
+only then runs the pipeline's own commands for that cell, ``python -m batchgraph.stages
+critical_train`` and, for a problem in ``critical.optimal_problems`` or ``critical.init_problems``,
+``critical_optimal`` and ``critical_init``, with the job's composed params.yaml: the cell folders
+get exactly the files `dvc repro` writes. ``batchgraph-collect <sweep dir>`` then runs the
+pipeline's ``critical_fit`` and ``critical_report`` on the cells (``collect_cells`` below).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from ..core.config import PARAMS_FILE, Params, parse_yaml, validate_params
 from ..core.io import DataError, UserError, write_json, write_text
+from ..critical.cells import cell_dir
+from ..critical.cells import stages_of as _stages_of
 from .points import CELL_FILE, ERROR_FILE
 
 log = logging.getLogger(__name__)
@@ -40,7 +43,6 @@ log = logging.getLogger(__name__)
 # checkout (pip install -e .), and its jobs run the stages of the same src/.
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 SRC_DIR = Path(__file__).resolve().parents[2]
-TRAIN = "critical_train"
 
 # `-m` sweeps the grid the composed config names: hydra.sweeper.params lists its problems and
 # batch sizes through this resolver (registered on import, so in every launcher's worker too).
@@ -51,14 +53,18 @@ OmegaConf.register_new_resolver("bg.csv", lambda xs: ",".join(str(x) for x in xs
 class Cell:
     problem: str
     batch_size: int
-    out: Path  # <runs>/<problem>/bs_<B>
+    runs: Path  # the critical/runs its folders go to
+    stages: tuple[str, ...]  # the training stages with a folder for this cell
     params_text: str  # the composed params.yaml
     checkout: Path | None  # the checkout whose critical/runs gets the cell, if any
 
+    def out(self, stage: str) -> Path:
+        return cell_dir(self.runs, self.problem, self.batch_size, stage)
 
-def cell_stage(problem: str, batch_size: int) -> str:
-    """The cell's stage name, as `dvc status` and `dvc commit` know it."""
-    return f"critical/dvc.yaml:{TRAIN}@{problem}-{batch_size}"
+
+def cell_stage(stage: str, problem: str, batch_size: int) -> str:
+    """One stage of a cell, as `dvc status` and `dvc commit` know it."""
+    return f"critical/dvc.yaml:{stage}@{problem}-{batch_size}"
 
 
 def run_stage(stage: str, *args: str) -> str | None:
@@ -86,10 +92,10 @@ def run_stage(stage: str, *args: str) -> str | None:
     return (said or lines or [f"{stage} exited with status {status}"])[-1]
 
 
-def inputs_of(checkout: Path) -> dict[str, str]:
-    """What `dvc commit` would record as a cell's inputs: a hash of the files among critical_train's
+def inputs_of(checkout: Path, stage: str) -> dict[str, str]:
+    """What `dvc commit` would record as a cell's inputs to ``stage``: a hash of the files among its
     deps in critical/dvc.yaml (bytecode caches left out) and one of params.yaml."""
-    deps = yaml.safe_load((checkout / "critical" / "dvc.yaml").read_text(encoding="utf-8"))["stages"][TRAIN]
+    deps = yaml.safe_load((checkout / "critical" / "dvc.yaml").read_text(encoding="utf-8"))["stages"][stage]
     code = hashlib.sha256()
     for dep in deps["deps"]:
         path = checkout / dep
@@ -141,12 +147,12 @@ def plan_cell(cfg: DictConfig, root: Path, label: str) -> Cell:
                 f"cell.runs={runs} is a checkout's critical/runs, but this app runs the code in {SRC_DIR}: "
                 "a checkout's cells must be computed by its own src/ (run the app from that checkout)"
             )
-    return Cell(problem, batch_size, runs / problem / f"bs_{batch_size}", params_text, checkout)
+    return Cell(problem, batch_size, runs, tuple(_stages_of(problem, params)), params_text, checkout)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="critical_grid", version_base="1.3")
 def app(cfg: DictConfig) -> dict | None:
-    """One cell: validate, write params.yaml and cell.json into the job dir, run critical_train.
+    """One cell: validate, write params.yaml and cell.json into the job dir, run its stages.
 
     In a sweep (``-m``) a cell that fails costs only itself: its reason goes to ``error.txt`` in its
     job dir (``batchgraph-collect`` names it) and the launcher goes on with the other cells.
@@ -164,13 +170,19 @@ def app(cfg: DictConfig) -> dict | None:
         write_json(job_dir / CELL_FILE, {
             "problem": cell.problem,
             "batch_size": cell.batch_size,
-            "out": str(cell.out.resolve()),
-            "inputs": inputs_of(cell.checkout) if cell.checkout else None,
+            "runs": str(cell.runs.resolve()),
+            "stages": list(cell.stages),
+            "inputs": {s: inputs_of(cell.checkout, s) for s in cell.stages} if cell.checkout else None,
         })  # fmt: skip
-        reason = run_stage(
-            TRAIN, "--params", str(job_dir / PARAMS_FILE), "--problem", cell.problem,
-            "--batch-size", str(cell.batch_size), "--out", str(cell.out),
-        )  # fmt: skip
+        reason = None
+        for stage in cell.stages:
+            reason = run_stage(
+                stage, "--params", str(job_dir / PARAMS_FILE), "--problem", cell.problem,
+                "--batch-size", str(cell.batch_size), "--out", str(cell.out(stage)),
+            )  # fmt: skip
+            if reason is not None:
+                reason = f"{stage}: {reason}"
+                break
     except (UserError, MemoryError, OmegaConfBaseException) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if reason is not None:
@@ -181,7 +193,14 @@ def app(cfg: DictConfig) -> dict | None:
         write_text(job_dir / ERROR_FILE, reason + "\n")
         return None
     seconds = time.perf_counter() - started
-    log.info("%s: cell %s B=%d in %s (%.1f s)", label, cell.problem, cell.batch_size, cell.out, seconds)
+    log.info(
+        "%s: cell %s B=%d (%s) in %.1f s",
+        label,
+        cell.problem,
+        cell.batch_size,
+        ", ".join(cell.stages),
+        seconds,
+    )
     return {"problem": cell.problem, "batch_size": cell.batch_size, "seconds": seconds}
 
 
@@ -204,9 +223,17 @@ class Job:
     dir: Path
     problem: str | None
     batch_size: int | None
-    out: Path | None
-    inputs: dict | None
+    runs: Path | None
+    stages: list[str]
+    inputs: dict | None  # stage -> its inputs (inputs_of), for a cell written into a checkout
     error: str | None
+
+    def finished(self) -> bool:
+        """Every stage of the cell wrote its folder to the end (run.json is written last)."""
+        return self.runs is not None and all(
+            (cell_dir(self.runs, self.problem, self.batch_size, s) / "run.json").is_file()
+            for s in self.stages
+        )
 
 
 def _read_job(job_dir: Path) -> Job:
@@ -216,7 +243,15 @@ def _read_job(job_dir: Path) -> Job:
     if info.is_file():
         try:
             c = json.loads(info.read_text(encoding="utf-8"))
-            return Job(job_dir, c["problem"], c["batch_size"], Path(c["out"]), c.get("inputs"), why)
+            return Job(
+                job_dir,
+                c["problem"],
+                c["batch_size"],
+                Path(c["runs"]),
+                list(c["stages"]),
+                c.get("inputs"),
+                why,
+            )
         except (json.JSONDecodeError, KeyError, TypeError):
             raise DataError(f"{info}: is not a cell record; re-run the job") from None
     # A job refused before it knew its cell still names one, in its overrides.
@@ -230,7 +265,7 @@ def _read_job(job_dir: Path) -> Job:
         cell = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(listed or [])}
     except (yaml.YAMLError, HydraException, TypeError):
         raise DataError(f"{overrides}: is not a list of overrides") from None
-    return Job(job_dir, cell.get("cell.problem"), cell.get("cell.bs"), None, None, why)
+    return Job(job_dir, cell.get("cell.problem"), cell.get("cell.bs"), None, [], None, why)
 
 
 @dataclass
@@ -271,7 +306,7 @@ def collect_cells(sweep_dir: Path) -> Collected:
                 why = "no job of this sweep ran it"
             elif job.error:
                 why = job.error
-            elif job.out is None or not (job.out / "run.json").is_file():
+            elif not job.finished():
                 why = "did not finish (no results)"
             else:
                 why = None
@@ -282,7 +317,7 @@ def collect_cells(sweep_dir: Path) -> Collected:
     for job in jobs:  # a job refused for a cell outside the grid
         if (job.problem, job.batch_size) not in {(c[0], c[1]) for c in cells} and job.error:
             missing.append(f"- job {job.dir.relative_to(sweep_dir).as_posix()}: {job.error}")
-    roots = {j.out.parent.parent for j in finished.values()}
+    roots = {j.runs for j in finished.values()}
     if len(roots) > 1:
         raise DataError(f"{sweep_dir}: its cells were written to several folders {sorted(map(str, roots))}")
     complete = [p for p in grid["problems"] if all((p, B) in finished for B in grid["batch_sizes"])]
@@ -291,6 +326,7 @@ def collect_cells(sweep_dir: Path) -> Collected:
         cfg = OmegaConf.create(text)
         cfg.critical.problems = complete
         cfg.critical.optimal_problems = [p for p in grid["optimal_problems"] if p in complete]
+        cfg.critical.init_problems = [p for p in grid["init_problems"] if p in complete]
         fit_text = OmegaConf.to_yaml(cfg)
     return Collected(fit_text, roots.pop() if roots else None, cells, missing, finished)
 
@@ -304,12 +340,16 @@ def check_inputs(finished: dict, runs: Path | None) -> Path:
             f"{runs or 'this sweep'}: its cells are not in a checkout's critical/runs; "
             "run the sweep in the checkout with cell.runs=critical/runs"
         )
-    now = inputs_of(checkout)
+    now = {}
     for (problem, B), job in finished.items():
-        if job.inputs != now:
-            what = " and ".join(k for k in ("code", "params") if (job.inputs or {}).get(k) != now[k])
+        for stage in job.stages:
+            now.setdefault(stage, inputs_of(checkout, stage))
+            had = (job.inputs or {}).get(stage) or {}
+            what = " and ".join(k for k in ("code", "params") if had.get(k) != now[stage][k])
+            if not what:
+                continue
             raise UserError(
-                f"cell {problem} B={B} was computed with other {what} than {checkout} has now; "
+                f"cell {problem} B={B} ({stage}) was computed with other {what} than {checkout} has now; "
                 "re-run the sweep, or restore them (dvc commit would record the cell under the wrong inputs)"
             )
     return checkout

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..core.config import load_params
 from ..core.io import main_guard, write_text
+from ..critical.cells import STAGES
 
 # A lock file's entry starts with its stage name, indented two spaces, under `stages:`.
 ENTRY = re.compile(r"^  (?P<q>['\"]?)(?P<name>[^\s'\"]+)(?P=q):\s*$")
@@ -76,12 +77,17 @@ def main(argv=None) -> None:
     keep = {f"bs_{b}" for b in params.study.batch_sizes}
     stale = sorted(p for p in runs.glob("bs_*") if p.is_dir() and p.name not in keep)
     c = params.critical
-    names, sizes = set(c.problems), {f"bs_{b}" for b in c.batch_sizes}
-    for folder in sorted(critical.glob("*")):
-        if folder.is_dir() and folder.name not in names:
-            stale.append(folder)
-        elif folder.is_dir():
-            stale += sorted(p for p in folder.glob("bs_*") if p.is_dir() and p.name not in sizes)
+    sizes = {f"bs_{b}" for b in c.batch_sizes}
+    for problem in sorted(p for p in critical.glob("*") if p.is_dir()):
+        if problem.name not in c.problems:
+            stale.append(problem)
+            continue
+        for key, sub in STAGES.values():  # each training stage's <problem>/[<sub>/]bs_<B>
+            folder = problem / sub if sub else problem
+            if sub and problem.name not in getattr(c, key):
+                stale += [folder] if folder.is_dir() else []
+            else:
+                stale += sorted(p for p in folder.glob("bs_*") if p.is_dir() and p.name not in sizes)
     for path in stale:
         shutil.rmtree(path)
         print(f"removed {path}")

@@ -19,6 +19,8 @@ STAGES = (
     "aggregate",
     "report",
     "critical_train",
+    "critical_optimal",
+    "critical_init",
     "critical_fit",
     "critical_report",
 )

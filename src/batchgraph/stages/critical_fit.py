@@ -14,6 +14,7 @@ import numpy as np
 from ..core.io import DataError, csv_text, fmt, rounded, write_json, write_text
 from ..core.stage import StageParser
 from ..critical import fit, problems
+from ..critical.cells import cell_dir, regime_of
 from ..critical.ensemble import PASSAGE_COLUMNS, SEED_MEAN_COLUMNS, initial_weights
 
 
@@ -21,7 +22,7 @@ def _rows(path: Path, columns) -> list[dict]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DataError(f"{path}: not found; run `dvc repro critical_train` to compute it") from None
+        raise DataError(f"{path}: not found; run `dvc repro` to compute it") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder, not a CSV file; remove it and run `dvc repro`") from None
     except UnicodeDecodeError:
@@ -92,6 +93,14 @@ def read_cell(folder: Path, regime: str, deltas, seeds):
     return np.array([np.nan if lr is None else lr for lr in lrs]), P, M
 
 
+def read_runs(runs, name: str, stage: str, params) -> fit.Runs:
+    """One problem's cells of one training stage, every batch size, stacked."""
+    c = params.critical
+    regime = regime_of(stage, params)
+    folders = [cell_dir(runs, name, B, stage) for B in c.batch_sizes]
+    return fit.Runs.stack([read_cell(f, regime, c.deltas, c.seeds) for f in folders])
+
+
 def _lr(path, row) -> float | None:
     """The row's lr; None (a dict key equal to itself, unlike NaN) for the noise-optimal regime's ``nan``."""
     value = _number(path, row, "lr")
@@ -105,7 +114,7 @@ def _cell(value) -> str:
 def main(argv=None) -> None:
     parser = StageParser(
         "critical_fit", __doc__, "--runs", "--out",
-        runs="the folder holding <problem>/bs_<B>/", out="the folder to write the tables into",
+        runs="the folder of the cells (critical.cells)", out="the folder to write the tables into",
     )  # fmt: skip
     args, params = parser.parse(argv)
     cfg = params.critical
@@ -115,16 +124,12 @@ def main(argv=None) -> None:
     for name in cfg.problems:
         started = time.perf_counter()
         problem = problems.by_name(name)
-        folders = [Path(args.runs) / name / f"bs_{B}" for B in cfg.batch_sizes]
-        regimes = fit.REGIMES if name in cfg.optimal_problems else fit.REGIMES[:1]
-        runs = {r: fit.Runs.stack([read_cell(f, r, cfg.deltas, cfg.seeds) for f in folders]) for r in regimes}
+        runs = {"constant": read_runs(args.runs, name, "critical_train", params)}
+        if name in cfg.optimal_problems:
+            runs["optimal"] = read_runs(args.runs, name, "critical_optimal", params)
         other = None
         if name in cfg.init_problems:
-            regime = f"constant_{cfg.other_init}"
-            other = (
-                cfg.other_init,
-                fit.Runs.stack([read_cell(f, regime, cfg.deltas, cfg.seeds) for f in folders]),
-            )
+            other = (cfg.other_init, read_runs(args.runs, name, "critical_init", params))
         inits = initial_weights(problem, cfg.seeds[: fit.predictors.PATH_SEEDS], cfg.init)
         coarse = cfg.lr_grid.values() * problem.lr_unit
         rows = fit.summarize(
