@@ -132,6 +132,17 @@ def assert_refused(result: subprocess.CompletedProcess, message: str, folder: Pa
     assert snapshot(folder) == before
 
 
+# `dvc exp run -S` overrides the schema refuses, each with the key its message names: output paths
+# that climb out of runs/ and critical/runs/ onto the user's own victim/ (runs/bs_x/../../victim is
+# victim/, critical/runs/../../victim/bs_4 is victim/bs_4), and a command inside a value.
+HOSTILE_OVERRIDES = {
+    "study.batch_sizes=[x/../../victim]": "study.batch_sizes.0",
+    "critical.problems=[../../victim]": "critical.problems.0",
+    "study.batch_sizes=[1,'1$(touch pwned)']": "study.batch_sizes.1",
+    "critical.problems=['kappa_10$(touch pwned)']": "critical.problems.0",
+}
+
+
 # --- Copies of the repository for the end-to-end tests -----------------------------------------
 
 # The stages of dvc.yaml that compute something other stages read (their outputs are DVC-cached).

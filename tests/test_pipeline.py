@@ -10,7 +10,19 @@ import time
 import pytest
 import yaml
 
-from helpers import COMPUTING, OUTPUTS, ROOT, clone, copy_worktree, dvc, ran, restored, sh, snapshot
+from helpers import (
+    COMPUTING,
+    HOSTILE_OVERRIDES,
+    OUTPUTS,
+    ROOT,
+    clone,
+    copy_worktree,
+    dvc,
+    ran,
+    restored,
+    sh,
+    snapshot,
+)
 
 pytestmark = pytest.mark.slow
 TABLES = ("reports",)
@@ -131,25 +143,32 @@ def test_after_a_failed_stage_repro_restores_the_last_good_outputs(repo):
 HOSTILE = ["x/../../victim", "1$(touch pwned)"]
 
 
-# `dvc exp run` checks the workspace out against the new params before it runs any stage, and
-# that removes whatever sits at an output path it has no hash for: no stage can stop it (README).
-CASES = [("repro", e) for e in HOSTILE] + [("exp run", "1$(touch pwned)")]
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, computed):
+    """One clone for the hostile-params tests, with the user's own files where a hostile value
+    points (victim/ and victim/bs_4/); every test leaves it as it found it."""
+    repo = clone(computed["repo"], tmp_path_factory.mktemp("hostile") / "clone", cache=computed["cache"])
+    for folder in (repo / "victim", repo / "victim" / "bs_4"):
+        folder.mkdir()
+        (folder / "keep.txt").write_text("mine\n")
+    return repo
 
 
-@pytest.mark.parametrize(("path", "entry"), CASES)
-def test_a_refused_batch_size_stops_dvc_before_it_removes_or_runs_anything(repo, path, entry):
+def workspace(repo) -> dict[str, bytes]:
+    """Every file of the workspace but git's and DVC's own (.git/, .dvc/)."""
+    return snapshot(repo, [p.name for p in repo.iterdir() if p.name not in (".git", ".dvc")])
+
+
+@pytest.mark.parametrize("entry", HOSTILE)
+def test_a_refused_batch_size_stops_dvc_repro_before_it_removes_or_runs_anything(hostile, entry):
     """The `validate` stage, upstream of every other, refuses the value before DVC removes
     `runs/bs_<entry>` (here the user's own `victim/`) or runs a command holding it."""
-    (repo / "victim").mkdir()
-    (repo / "victim" / "keep.txt").write_text("mine\n")
+    repo = hostile
     before = snapshot(repo, OUTPUTS)
-    if path == "repro":
-        params = yaml.safe_load((repo / "params.yaml").read_text())
-        params["study"]["batch_sizes"].append(entry)
-        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        result = dvc(repo, "repro", check=False)
-    else:
-        result = dvc(repo, "exp", "run", "-S", f"study.batch_sizes=[1,'{entry}']", check=False)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["study"]["batch_sizes"].append(entry)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = dvc(repo, "repro", check=False)
     assert result.returncode != 0
     assert "study.batch_sizes" in result.stderr + result.stdout, result.stderr
     assert ran(result.stdout) <= {"validate"}, result.stdout
@@ -160,6 +179,33 @@ def test_a_refused_batch_size_stops_dvc_before_it_removes_or_runs_anything(repo,
     sh(repo, "git", "checkout", "--", ".")
     dvc(repo, "repro")
     assert snapshot(repo, OUTPUTS) == before
+
+
+@pytest.mark.parametrize(("override", "key"), HOSTILE_OVERRIDES.items(), ids=list(HOSTILE_OVERRIDES))
+def test_dvc_exp_run_refuses_a_bad_override_before_it_writes_removes_or_runs_anything(hostile, override, key):
+    """`dvc exp run` checks the workspace out against the params it composed before any stage
+    runs, removing what sits at an output path it has no hash for; the composition itself refuses
+    the value (the plugin .dvc/config names), in one line naming the key."""
+    before, head = workspace(hostile), sh(hostile, "git", "rev-parse", "HEAD").stdout
+    result = dvc(hostile, "exp", "run", "-S", override, check=False)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"ERROR: conf/ with {override}: {key} "), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert workspace(hostile) == before  # params.yaml, victim/ and the outputs; no pwned file
+    assert sh(hostile, "git", "status", "--porcelain").stdout == "?? victim/\n"
+    assert sh(hostile, "git", "rev-parse", "HEAD").stdout == head
+
+
+def test_dvc_exp_run_with_a_valid_override_of_the_same_key_runs_as_before(hostile):
+    """The check passes what the schema allows: DVC composes, checks out and reproduces (here
+    nothing, the value being the committed one; the lr round trip runs overrides that change)."""
+    before = workspace(hostile)
+    sizes = yaml.safe_load((hostile / "params.yaml").read_text())["study"]["batch_sizes"]
+    override = f"study.batch_sizes=[{','.join(map(str, sizes))}]"
+    result = dvc(hostile, "exp", "run", "-S", override)
+    assert "Ran experiment(s)" in result.stdout and not ran(result.stdout), result.stdout
+    assert workspace(hostile) == before
 
 
 EDITS = [

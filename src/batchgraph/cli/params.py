@@ -28,12 +28,30 @@ def compose(overrides: list[str] = (), conf_dir: str | Path = CONF_DIR) -> str:
     """conf/ composed with Hydra into the YAML text of params.yaml, exactly as `dvc exp run` writes it."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from omegaconf import OmegaConf
 
     with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    return params_text(cfg)
+
+
+def params_text(cfg) -> str:
+    """A composed config without its hydra node as the YAML text of params.yaml: resolved, then
+    dumped, as `dvc exp run` writes it (dvc/utils/hydra.py, ``compose_and_dump``)."""
+    from omegaconf import OmegaConf
+
     OmegaConf.resolve(cfg)
     return OmegaConf.to_yaml(cfg)
+
+
+def check_composed(cfg) -> None:
+    """Validate a config while Hydra composes it (its hydra node there, the overrides applied) as
+    the params.yaml it becomes; ParamsError names the overrides and the first offending key."""
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    overrides = " ".join(cfg.hydra.overrides.task) if "hydra" in cfg else ""
+    source = f"{CONF_DIR}/ with {overrides}" if overrides else f"{CONF_DIR}/ (composed)"
+    validate_params(parse_yaml(params_text(params)), source)
 
 
 def _compose_checked(overrides: list[str], conf_dir: str | Path = CONF_DIR) -> str:
