@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-ray.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint format params check-params study check-study check-cache compare plots prune bench sweep clean
+.PHONY: help install test test-fast lint format params check-params study check-study check-cache compare plots prune reseed bench sweep clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ plots: install ## Write DVC's plots page (dvc_plots/index.html)
 
 prune: install ## Remove run folders and lock entries of batch sizes and problems no longer in params.yaml
 	$(VENV)/bin/python -m batchgraph.cli.prune
+
+reseed: install ## The critical grid on another seed list of the same length against the committed B_crit
+	$(VENV)/bin/python -m batchgraph.cli.reseed
 
 check-cache: install ## Hash every object in .dvc/cache against its name; dvc status -c if a remote is set
 	$(VENV)/bin/python -m batchgraph.cli.check_cache

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GRID = [  # the default preset (32 seeds, 2 targets, both regimes) on two problems, four batch sizes
     "critical.problems=[kappa_10,kappa_100]",
     "critical.optimal_problems=[kappa_10,kappa_100]",
+    "critical.init_problems=[]",
     "critical.batch_sizes=[4,16,64,256]",
 ]
 NO_WORK = [
@@ -44,7 +45,7 @@ NO_WORK = [
     "critical.batch_sizes=[1,2,3,4,5,6,7,8]",
 ]
 LAUNCHERS = ["basic", "local", "local_submitit", "local_ray"]
-CELL_TIME = re.compile(r": cell \S+ B=\d+ in \S+ \(([0-9.]+) s\)")
+CELL_TIME = re.compile(r": cell \S+ B=\d+ \([^)]*\) in ([0-9.]+) s$", re.MULTILINE)
 
 
 def sweep(out: Path, *overrides: str) -> tuple[float, list[float]]:

@@ -1,10 +1,12 @@
 """Stage `validate`: check params.yaml against the schema before DVC reaches any other stage.
 
 Every other stage depends on its output, so DVC runs it first: a value the schema refuses stops
-`dvc repro` and `dvc exp run` here, before DVC interpolates it into another stage's command or
-removes another stage's outputs (a batch size of ``1$(rm …)`` or ``x/../../folder`` never reaches
-a shell or a path). The output says only that the params passed; it is the same for every valid
-params.yaml, so a change of params re-runs just the stages that read the changed keys.
+`dvc repro` here, before DVC interpolates it into another stage's command or removes another
+stage's outputs (a batch size of ``1$(rm …)`` or ``x/../../folder`` never reaches a shell or a
+path). `dvc exp run` checks the params earlier still, while it composes them
+(src/batchgraph/plugins/), because it checks the workspace out before any stage runs. The output
+says only that the params passed; it is the same for every valid params.yaml, so a change of
+params re-runs just the stages that read the changed keys.
 """
 
 from __future__ import annotations
