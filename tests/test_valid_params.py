@@ -73,10 +73,13 @@ def valid_params(draw):
     return params
 
 
+MATRIX = ("critical_train", "critical_optimal", "critical_init")  # the critical study's matrix stages
+
+
 def run_stage(stage: str, each=(None,)) -> None:
     """``stage`` with dvc.yaml's arguments, in-process in ``folder``; a refusal or crash fails."""
     for item in each:
-        if stage.startswith("critical_"):  # a matrix stage: ${item.problem} and ${item.bs}
+        if stage in MATRIX:  # ${item.problem} and ${item.bs}
             name, bs = item
             args = [
                 a.replace("${item.problem}", name).replace("${item.bs}", str(bs)) for a in stage_args(stage)
